@@ -1,0 +1,88 @@
+"""Tolerances with numpy ``allclose`` semantics, as one frozen value.
+
+A comparison passes elementwise when ``|obtained - reference| <= atol + rtol * |reference|``
+(numpy's asymmetric rule: the *reference* scales the relative part). ``equal_nan``
+decides NaN handling: when true (the default), a NaN passes only where the other
+array has a NaN at the same position (same positions required); when false, any NaN
+fails. Infinities pass only where both arrays hold the same infinity.
+
+This module imports only the standard library so every other module, including the
+torch-free core and the case loader, can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repro_golden.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ToleranceSpec:
+    """``atol``/``rtol``/``equal_nan`` for :func:`numpy.allclose`-style checks.
+
+    Both tolerances must be finite and non-negative. ``ToleranceSpec()`` means exact
+    equality (NaN equal to NaN at the same positions).
+    """
+
+    atol: float = 0.0
+    rtol: float = 0.0
+    equal_nan: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{name} must be a number, got {value!r}", key=name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}", key=name)
+            object.__setattr__(self, name, float(value))
+        if not isinstance(self.equal_nan, bool):
+            raise ConfigError(
+                f"equal_nan must be true or false, got {self.equal_nan!r}", key="equal_nan"
+            )
+
+    @property
+    def exact(self) -> bool:
+        """True when only bit-for-bit equal values (up to NaN payloads and -0.0) pass."""
+        return self.atol == 0.0 and self.rtol == 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping; inverse of :meth:`from_mapping`."""
+        return {"atol": self.atol, "rtol": self.rtol, "equal_nan": self.equal_nan}
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any] | None, *, source: str | Path | None = None
+    ) -> ToleranceSpec:
+        """Build from a case file's ``tolerance:`` mapping (missing keys take defaults).
+
+        Raises :class:`ConfigError` naming ``source`` and the offending key.
+        """
+        if mapping is None:
+            return cls()
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(
+                f"expected a mapping with atol/rtol/equal_nan, got {type(mapping).__name__}",
+                path=source,
+                key="tolerance",
+            )
+        unknown = sorted(set(mapping) - {"atol", "rtol", "equal_nan"})
+        if unknown:
+            raise ConfigError(
+                f"unknown keys {unknown}; expected atol, rtol, equal_nan",
+                path=source,
+                key="tolerance",
+            )
+        try:
+            return cls(**dict(mapping))
+        except ConfigError as exc:
+            raise ConfigError(str(exc), path=source, key=f"tolerance.{exc.key}") from None
+
+    def __str__(self) -> str:
+        nan = "NaN==NaN" if self.equal_nan else "NaN fails"
+        return f"atol={self.atol:g}, rtol={self.rtol:g}, {nan}"
