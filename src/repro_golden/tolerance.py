@@ -34,17 +34,12 @@ class ToleranceSpec:
     equal_nan: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("atol", "rtol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{name} must be a number, got {value!r}", key=name)
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}", key=name)
-            object.__setattr__(self, name, float(value))
-        if not isinstance(self.equal_nan, bool):
-            raise ConfigError(
-                f"equal_nan must be true or false, got {self.equal_nan!r}", key="equal_nan"
-            )
+        for name in ("atol", "rtol", "equal_nan"):
+            problem = _problem(name, getattr(self, name))
+            if problem is not None:
+                raise ConfigError(problem, key=name)
+        object.__setattr__(self, "atol", float(self.atol))
+        object.__setattr__(self, "rtol", float(self.rtol))
 
     @property
     def exact(self) -> bool:
@@ -78,11 +73,25 @@ class ToleranceSpec:
                 path=source,
                 key="tolerance",
             )
-        try:
-            return cls(**dict(mapping))
-        except ConfigError as exc:
-            raise ConfigError(str(exc), path=source, key=f"tolerance.{exc.key}") from None
+        for name, value in mapping.items():
+            problem = _problem(name, value)
+            if problem is not None:
+                raise ConfigError(problem, path=source, key=f"tolerance.{name}")
+        return cls(**dict(mapping))
 
     def __str__(self) -> str:
         nan = "NaN==NaN" if self.equal_nan else "NaN fails"
         return f"atol={self.atol:g}, rtol={self.rtol:g}, {nan}"
+
+
+def _problem(name: str, value: object) -> str | None:
+    """Why ``value`` is not a valid ``name`` field, or None when it is."""
+    if name == "equal_nan":
+        return (
+            None if isinstance(value, bool) else f"equal_nan must be true or false, got {value!r}"
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name} must be a number, got {value!r}"
+    if not math.isfinite(value) or value < 0:
+        return f"{name} must be a finite number >= 0, got {value!r}"
+    return None
