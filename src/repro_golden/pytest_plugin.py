@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_datadir.plugin import LazyDataDir
+
     from repro_golden.regression import EmbeddingRegressionFixture, GoldenRegressionFixture
 
 #: Lab default for the root of the cluster case's files (override with
@@ -132,6 +134,7 @@ class GoldenSettings:
     golden_root: Path
     report_dir: Path | None
     cluster: ClusterPaths
+    device: str | None = None
     max_rows: int = 20
 
     def golden_dir(self, case_name: str) -> Path:
@@ -191,6 +194,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="Write a JSON and a Markdown report of every golden/embedding check here "
         "(default: ini golden_report_dir; unset: reports go to each test's tmp_path).",
+    )
+    group.addoption(
+        "--golden-device",
+        default=None,
+        metavar="DEVICE",
+        help="Device the reproducibility tests predict on (cpu, cuda, cuda:1; default: each "
+        "case's trainer settings). A cuda device skips, with the reason, where none is present.",
     )
     group.addoption(
         "--golden-max-rows",
@@ -276,6 +286,7 @@ def _resolve_settings(config: pytest.Config, environ: Mapping[str, str]) -> Gold
         golden_root=golden_root,
         report_dir=report_dir,
         cluster=ClusterPaths.resolve(root, origin, environ),
+        device=config.getoption("golden_device"),
         max_rows=20 if max_rows is None else max_rows,
     )
 
@@ -290,6 +301,13 @@ def _cuda_unavailable_reason(config: pytest.Config) -> str | None:
     if _CUDA_KEY not in config.stash:
         config.stash[_CUDA_KEY] = _probe_cuda()
     return config.stash[_CUDA_KEY]
+
+
+def skip_unless_cuda(config: pytest.Config) -> None:
+    """Skip the running test, saying why, when no CUDA device can be used."""
+    reason = _cuda_unavailable_reason(config)
+    if reason is not None:
+        pytest.skip(f"gpu: {reason}")
 
 
 def _probe_cuda() -> str | None:
@@ -316,9 +334,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if reasons:
             pytest.skip("hpc: " + "; ".join(reasons))
     if item.get_closest_marker("gpu") is not None:
-        reason = _cuda_unavailable_reason(item.config)
-        if reason is not None:
-            pytest.skip(f"gpu: {reason}")
+        skip_unless_cuda(item.config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -349,6 +365,7 @@ def golden_report_dir(golden_settings: GoldenSettings, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def golden_regression(
+    lazy_datadir: LazyDataDir,
     original_datadir: Path,
     request: pytest.FixtureRequest,
     golden_settings: GoldenSettings,
@@ -367,6 +384,7 @@ def golden_regression(
     from repro_golden.regression import GoldenRegressionFixture
 
     return GoldenRegressionFixture(
+        datadir=lazy_datadir,
         original_datadir=original_datadir,
         request=request,
         report_dir=golden_report_dir,
@@ -377,6 +395,7 @@ def golden_regression(
 
 @pytest.fixture
 def embedding_regression(
+    lazy_datadir: LazyDataDir,
     original_datadir: Path,
     request: pytest.FixtureRequest,
     golden_settings: GoldenSettings,
@@ -394,6 +413,7 @@ def embedding_regression(
     from repro_golden.regression import EmbeddingRegressionFixture
 
     return EmbeddingRegressionFixture(
+        datadir=lazy_datadir,
         original_datadir=original_datadir,
         request=request,
         report_dir=golden_report_dir,

@@ -1,0 +1,306 @@
+"""The plugin's fixture classes, on pytest-regressions' ``perform_regression_check``.
+
+Imported only when a test uses ``golden_regression`` or ``embedding_regression``
+(never at pytest start-up). Reusing ``perform_regression_check`` is what makes
+``--force-regen`` and ``--regen-all`` behave exactly as pytest-regressions
+users know:
+
+- expected file missing: it is written and the test fails, naming it;
+- expected file present: the obtained data is compared; a difference fails
+  with the explanation, and under ``--force-regen`` the expected file is
+  rewritten (the test still fails, so the change is seen);
+- ``--regen-all``: expected files are rewritten and the tests pass.
+
+pytest-regressions works on one expected *file*; ours are directories, so the
+"file" it sees is a marker inside the directory (``golden.json`` for golden
+files, ``zarr.json`` or ``.zgroup`` for a reference zarr) and the dump
+functions write the whole directory. Writes are atomic and serialized across
+processes (xdist workers) by a lock keyed on the target path, so a reader
+never sees a half-written golden directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pytest_regressions.common import perform_regression_check
+
+from repro_golden.atomic import atomic_directory
+from repro_golden.errors import InputError
+from repro_golden.tolerance import ToleranceSpec
+
+if TYPE_CHECKING:
+    from pytest_datadir.plugin import LazyDataDir
+
+    from repro_golden.compare import ComparisonReport
+
+GOLDEN_MANIFEST = "golden.json"
+REGEN_HINT = (
+    "If this change is intended, rerun with --force-regen to rewrite the expected files "
+    "(review their diff before committing), or --regen-all to rewrite every expected file."
+)
+
+
+@contextlib.contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    """Hold an inter-process lock for writing ``target`` (lock file in the temp dir)."""
+    key = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:16]
+    lock_path = Path(tempfile.gettempdir()) / f"repro-golden-{key}.lock"
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _is_within(path: Path | None, directory: Path) -> bool:
+    if path is None:
+        return False
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+class _RegressionCheck:
+    """Shared state of both fixtures: paths, report writing, message layout."""
+
+    kind = "check"
+
+    def __init__(
+        self,
+        *,
+        datadir: LazyDataDir,
+        original_datadir: Path,
+        request: pytest.FixtureRequest,
+        report_dir: Path,
+        work_dir: Path,
+        max_rows: int = 20,
+    ) -> None:
+        self._datadir = datadir
+        self._original_datadir = original_datadir
+        self._request = request
+        self._report_dir = report_dir
+        self._work_dir = work_dir
+        self._max_rows = max_rows
+        self._checks = 0
+
+    def _basename(self, basename: str | None) -> str:
+        return basename or re.sub(r"\W", "_", self._request.node.name)
+
+    def _report_stem(self) -> Path:
+        self._checks += 1
+        stem = re.sub(r"[^\w.-]+", "_", self._request.node.nodeid).strip("_")
+        suffix = "" if self._checks == 1 else f"-{self._checks}"
+        return self._report_dir / f"{stem}.{self.kind}{suffix}"
+
+    def _write_reports(self, report: ComparisonReport) -> list[Path]:
+        stem = self._report_stem()
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        paths = [stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md")]
+        for path in paths:
+            report.write(path)
+        return paths
+
+    def _failure(self, headline: str, lines: list[str], report: ComparisonReport) -> str:
+        reports = self._write_reports(report)
+        parts = [headline, *(f"  {line}" for line in lines), ""]
+        parts.append(report.render_terminal(max_rows=self._max_rows))
+        parts += ["", "Reports: " + ", ".join(str(p) for p in reports), REGEN_HINT]
+        return "\n".join(parts)
+
+    def _run(
+        self,
+        *,
+        marker: Path,
+        obtained_marker: Path,
+        check_fn: Callable[[Path, Path], None],
+        dump_fn: Callable[[Path], None],
+        basename: str,
+    ) -> None:
+        __tracebackhide__ = True
+        perform_regression_check(
+            datadir=self._datadir,
+            original_datadir=self._original_datadir,
+            request=self._request,
+            check_fn=check_fn,
+            dump_fn=dump_fn,
+            extension=marker.suffix or marker.name,
+            basename=basename,
+            fullpath=marker,
+            obtained_filename=obtained_marker,
+        )
+
+
+class GoldenRegressionFixture(_RegressionCheck):
+    """``golden_regression``: embeddings vs golden files (hybrid digest / summary check)."""
+
+    kind = "golden"
+
+    def check(
+        self,
+        embeddings: str | Path,
+        *,
+        golden_dir: str | Path | None = None,
+        tolerance: ToleranceSpec | None = None,
+        reference: str | Path | None = None,
+        case: Any = None,
+        basename: str | None = None,
+    ) -> None:
+        """Check ``embeddings`` (an AnnData zarr) against the golden files in ``golden_dir``.
+
+        Equal digests pass at once. Otherwise the per-FOV summaries, and the
+        full ``reference`` tensors when given, decide within ``tolerance``
+        (default exact) and a failure names the worst FOVs and rows. A report
+        (JSON + Markdown) is written for every check. ``case`` (a
+        :class:`repro_golden.case.Case`) is recorded in the provenance of
+        golden files this check writes. ``golden_dir`` defaults to
+        ``<module data dir>/<basename>.golden``.
+        """
+        __tracebackhide__ = True
+        embeddings = Path(embeddings)
+        name = self._basename(basename)
+        target = (
+            Path(golden_dir)
+            if golden_dir is not None
+            else (self._original_datadir / f"{name}.golden")
+        )
+        obtained_dir = self._work_dir / f"{name}.obtained.golden"
+        spec = tolerance if tolerance is not None else ToleranceSpec()
+        reference_path = Path(reference) if reference is not None else None
+
+        def dump(path: Path) -> None:
+            from repro_golden.api import write_golden
+
+            directory = path.parent
+            if directory == obtained_dir:
+                write_golden(embeddings, directory, case=case)
+                return
+            with _exclusive(directory):
+                write_golden(embeddings, directory, case=case)
+
+        def compare(obtained: Path, expected: Path) -> None:
+            __tracebackhide__ = True
+            from repro_golden.api import check_golden
+
+            try:
+                report = check_golden(
+                    embeddings, expected.parent, tolerance=spec, reference=reference_path
+                )
+            except InputError as exc:
+                if _is_within(exc.path, expected.parent):
+                    raise AssertionError(
+                        f"Golden files at {expected.parent} cannot be used: {exc}\n{REGEN_HINT}"
+                    ) from exc
+                raise
+            if not report.passed:
+                lines = [
+                    f"golden:    {expected.parent}",
+                    f"obtained:  {embeddings} (its golden files: {obtained.parent})",
+                    f"tolerance: {spec}",
+                ]
+                if reference_path is not None:
+                    lines.append(f"reference: {reference_path}")
+                raise AssertionError(
+                    self._failure("Embeddings differ from the golden files:", lines, report)
+                )
+            self._write_reports(report)
+
+        self._run(
+            marker=target / GOLDEN_MANIFEST,
+            obtained_marker=obtained_dir / GOLDEN_MANIFEST,
+            check_fn=compare,
+            dump_fn=dump,
+            basename=name,
+        )
+
+
+def _zarr_marker(store: Path, fallback: Path | None = None) -> str:
+    """The file that marks ``store`` as a zarr group: ``zarr.json`` (v3) or ``.zgroup`` (v2)."""
+    for candidate in (store, fallback):
+        if candidate is None:
+            continue
+        for marker in ("zarr.json", ".zgroup"):
+            if (candidate / marker).is_file():
+                return marker
+    return ".zgroup"
+
+
+class EmbeddingRegressionFixture(_RegressionCheck):
+    """``embedding_regression``: embeddings vs a full reference AnnData zarr, with tolerances."""
+
+    kind = "reference"
+
+    def check(
+        self,
+        embeddings: str | Path,
+        *,
+        reference: str | Path | None = None,
+        tolerance: ToleranceSpec | None = None,
+        basename: str | None = None,
+    ) -> None:
+        """Compare every tensor of ``embeddings`` with ``reference`` (allclose, ``tolerance``).
+
+        Rows are matched by the index columns (never the ``obs`` index), so
+        reordered, missing or extra rows are reported as such. A missing
+        reference is created as a copy of ``embeddings`` (and the test fails);
+        ``--force-regen`` replaces a reference that differs. ``reference``
+        defaults to ``<module data dir>/<basename>.zarr``.
+        """
+        __tracebackhide__ = True
+        embeddings = Path(embeddings)
+        name = self._basename(basename)
+        target = (
+            Path(reference) if reference is not None else (self._original_datadir / f"{name}.zarr")
+        )
+        spec = tolerance if tolerance is not None else ToleranceSpec()
+        marker = _zarr_marker(target, embeddings)
+
+        def dump(path: Path) -> None:
+            store = path.parent
+            if store.resolve() == embeddings.resolve():
+                return  # the obtained store is already on disk
+            with _exclusive(store), atomic_directory(store, overwrite=True) as tmp:
+                shutil.copytree(embeddings, tmp, dirs_exist_ok=True)
+
+        def compare(obtained: Path, expected: Path) -> None:
+            __tracebackhide__ = True
+            from repro_golden.api import compare_embeddings
+
+            try:
+                report = compare_embeddings(embeddings, expected.parent, tolerance=spec)
+            except InputError as exc:
+                if _is_within(exc.path, expected.parent):
+                    raise AssertionError(
+                        f"Reference {expected.parent} cannot be used: {exc}\n{REGEN_HINT}"
+                    ) from exc
+                raise
+            if not report.passed:
+                lines = [
+                    f"reference: {expected.parent}",
+                    f"obtained:  {embeddings}",
+                    f"tolerance: {spec}",
+                ]
+                raise AssertionError(
+                    self._failure("Embeddings differ from the reference:", lines, report)
+                )
+            self._write_reports(report)
+
+        self._run(
+            marker=target / marker,
+            obtained_marker=embeddings / marker,
+            check_fn=compare,
+            dump_fn=dump,
+            basename=name,
+        )
