@@ -1,0 +1,298 @@
+"""The case file's ``data:`` section: VisCy ``TripletDataModule`` predict-mode arguments.
+
+Keys carry VisCy's names so that a VisCy LightningCLI ``data.init_args`` block
+maps onto :class:`DataConfig` one to one. Keys that only matter for training
+(``split_ratio``, ``augmentations``, ``time_interval``, ...) are accepted and
+ignored, because they do not change what predict reads. Anything else unknown
+is a :class:`~repro_golden.errors.ConfigError`: a typo must not silently fall
+back to a default.
+
+Semantics follow VisCy 0.4.1 exactly, including its surprises:
+
+* ``include_wells`` (VisCy: ``fit_include_wells``) and ``exclude_fov_names``
+  (VisCy: ``fit_exclude_fovs``) select FOVs in predict mode too;
+* ``include_fov_names`` / ``include_track_ids`` only act when
+  ``predict_cells`` is true, where they are zipped into (FOV, track) pairs;
+  without ``predict_cells`` VisCy ignores them, and so do we.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repro_golden.errors import ConfigError
+
+#: Normalization levels VisCy's ``NormalizeSampled`` can use on triplet batches.
+#: (``timepoint_statistics`` needs a per-sample time index that VisCy's triplet
+#: predict path does not provide, so VisCy fails on it; we refuse it up front.)
+NORMALIZATION_LEVELS = ("fov_statistics", "dataset_statistics")
+
+_VISCY_NORMALIZE = "NormalizeSampled"
+
+#: Keys VisCy accepts that do not change prediction; accepted and ignored.
+_IGNORED_KEYS = frozenset(
+    {
+        "split_ratio",
+        "augmentations",
+        "augment_validation",
+        "caching",
+        "time_interval",
+        "return_negative",
+        "persistent_workers",
+        "prefetch_factor",
+        "pin_memory",
+        "cache_pool_bytes",
+    }
+)
+
+_ALIASES = {"fit_include_wells": "include_wells", "fit_exclude_fovs": "exclude_fov_names"}
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: str, *, source: Path, key: str) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"environment variable {name} is not set (write ${{{name}:-default}} for a default)",
+            path=source,
+            key=key,
+        )
+
+    return _ENV.sub(replace, value)
+
+
+@dataclass(frozen=True)
+class NormalizationSpec:
+    """One ``NormalizeSampled``: ``(x - meta[subtrahend]) / (meta[divisor] + 1e-8)`` per key."""
+
+    keys: tuple[str, ...]
+    level: str
+    subtrahend: str = "mean"
+    divisor: str = "std"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Predict-mode data settings (VisCy ``TripletDataModule`` names and defaults).
+
+    Loader tuning that VisCy does not have: ``cache_bytes`` bounds the memory
+    of patches cut ahead of the batch being served, ``prefetch_batches`` how
+    many finished batches may wait for the model.
+    """
+
+    data_path: Path
+    tracks_path: Path
+    source_channel: tuple[str, ...]
+    z_range: tuple[int, int]
+    initial_yx_patch_size: tuple[int, int] = (512, 512)
+    final_yx_patch_size: tuple[int, int] = (224, 224)
+    batch_size: int = 16
+    num_workers: int = 1
+    normalizations: tuple[NormalizationSpec, ...] = ()
+    z_window_size: int | None = None
+    include_wells: tuple[str, ...] | None = None
+    exclude_fov_names: tuple[str, ...] | None = None
+    predict_cells: bool = False
+    include_fov_names: tuple[str, ...] | None = None
+    include_track_ids: tuple[int, ...] | None = None
+    cache_bytes: int = 1 << 30
+    prefetch_batches: int = 4
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def final_z_size(self) -> int:
+        """Depth of the final centre crop (VisCy: ``z_window_size or z_range[1] - z_range[0]``)."""
+        return self.z_window_size or self.z_range[1] - self.z_range[0]
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any], *, base_dir: Path, source: Path
+    ) -> DataConfig:
+        """Build from a case file's ``data:`` mapping; relative paths resolve against ``base_dir``.
+
+        Raises :class:`ConfigError` naming ``source`` and the key on anything unusable.
+        """
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(
+                f"expected a mapping, found {type(mapping).__name__}", path=source, key="data"
+            )
+        values: dict[str, Any] = {}
+        for raw_key, value in mapping.items():
+            key = _ALIASES.get(str(raw_key), str(raw_key))
+            if raw_key in _IGNORED_KEYS:
+                continue
+            if key in values:
+                raise ConfigError(
+                    f"given twice (as {raw_key!r} and its alias)", path=source, key=f"data.{key}"
+                )
+            values[key] = value
+        parser = _Parser(source)
+        known = {f for f in cls.__dataclass_fields__ if f != "source"}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {unknown}; expected some of {sorted(known | set(_ALIASES))}",
+                path=source,
+                key="data." + unknown[0],
+            )
+        for required in ("data_path", "tracks_path", "source_channel", "z_range"):
+            if values.get(required) is None:
+                raise ConfigError("is required", path=source, key=f"data.{required}")
+        kwargs: dict[str, Any] = {
+            "data_path": parser.path(values["data_path"], "data_path", base_dir),
+            "tracks_path": parser.path(values["tracks_path"], "tracks_path", base_dir),
+            "source_channel": parser.channels(values["source_channel"]),
+            "z_range": parser.int_pair(values["z_range"], "z_range", minimum=0),
+            "source": source,
+        }
+        for key in ("initial_yx_patch_size", "final_yx_patch_size"):
+            if key in values:
+                kwargs[key] = parser.int_pair(values[key], key, minimum=1)
+        for key, minimum in (
+            ("batch_size", 1),
+            ("num_workers", 0),
+            ("cache_bytes", 1),
+            ("prefetch_batches", 1),
+        ):
+            if key in values:
+                kwargs[key] = parser.integer(values[key], key, minimum=minimum)
+        if values.get("z_window_size") is not None:
+            kwargs["z_window_size"] = parser.integer(values["z_window_size"], "z_window_size", 1)
+        if "predict_cells" in values:
+            if not isinstance(values["predict_cells"], bool):
+                raise ConfigError(
+                    f"expected true or false, found {values['predict_cells']!r}",
+                    path=source,
+                    key="data.predict_cells",
+                )
+            kwargs["predict_cells"] = values["predict_cells"]
+        for key in ("include_wells", "exclude_fov_names", "include_fov_names"):
+            if values.get(key) is not None:
+                kwargs[key] = parser.names(values[key], key)
+        if values.get("include_track_ids") is not None:
+            kwargs["include_track_ids"] = parser.ints(
+                values["include_track_ids"], "include_track_ids"
+            )
+        if values.get("normalizations"):
+            kwargs["normalizations"] = parser.normalizations(values["normalizations"])
+        config = cls(**kwargs)
+        z0, z1 = config.z_range
+        if z1 <= z0:
+            raise ConfigError(
+                f"expected [start, stop) with stop > start, found {list(config.z_range)}",
+                path=source,
+                key="data.z_range",
+            )
+        for spec in config.normalizations:
+            for channel in spec.keys:
+                if channel not in config.source_channel:
+                    raise ConfigError(
+                        f"normalization key {channel!r} is not a source channel "
+                        f"{list(config.source_channel)}",
+                        path=source,
+                        key="data.normalizations",
+                    )
+        return config
+
+
+class _Parser:
+    """Typed readers for one config file; every failure names the file and the key."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=self.source, key=f"data.{key}")
+
+    def path(self, value: Any, key: str, base_dir: Path) -> Path:
+        if not isinstance(value, str | os.PathLike):
+            raise self.fail(key, f"expected a path, found {value!r}")
+        expanded = Path(expand_env(os.fspath(value), source=self.source, key=f"data.{key}"))
+        return expanded if expanded.is_absolute() else base_dir / expanded
+
+    def integer(self, value: Any, key: str, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, f"expected an integer >= {minimum}, found {value!r}")
+        return value
+
+    def int_pair(self, value: Any, key: str, minimum: int) -> tuple[int, int]:
+        if (
+            isinstance(value, str | bytes)
+            or not isinstance(value, Sequence)
+            or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in value)
+        ):
+            raise self.fail(key, f"expected two integers >= {minimum}, found {value!r}")
+        return (value[0], value[1])
+
+    def channels(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        names = self.names(value, "source_channel")
+        if not names:
+            raise self.fail("source_channel", "expected at least one channel name")
+        return names
+
+    def names(self, value: Any, key: str) -> tuple[str, ...]:
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise self.fail(key, f"expected a list of names, found {value!r}")
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"expected a list of strings, found {list(value)!r}")
+        return tuple(value)
+
+    def ints(self, value: Any, key: str) -> tuple[int, ...]:
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise self.fail(key, f"expected a list of integers, found {value!r}")
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+            raise self.fail(key, f"expected a list of integers, found {list(value)!r}")
+        return tuple(value)
+
+    def normalizations(self, value: Any) -> tuple[NormalizationSpec, ...]:
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise self.fail("normalizations", f"expected a list, found {value!r}")
+        return tuple(self.normalization(item, i) for i, item in enumerate(value))
+
+    def normalization(self, item: Any, position: int) -> NormalizationSpec:
+        key = f"normalizations[{position}]"
+        if not isinstance(item, Mapping):
+            raise self.fail(key, f"expected a mapping, found {item!r}")
+        if "class_path" in item:
+            class_path = str(item["class_path"])
+            if class_path.rsplit(".", 1)[-1] != _VISCY_NORMALIZE:
+                raise self.fail(
+                    key,
+                    f"only {_VISCY_NORMALIZE} is supported in predict mode, found {class_path!r}",
+                )
+            item = item.get("init_args") or {}
+            if not isinstance(item, Mapping):
+                raise self.fail(key + ".init_args", f"expected a mapping, found {item!r}")
+        allowed = {"keys", "level", "subtrahend", "divisor", "remove_meta"}
+        extra = sorted(set(item) - allowed)
+        if extra:
+            raise self.fail(key, f"unknown key(s) {extra}; expected some of {sorted(allowed)}")
+        keys = item.get("keys")
+        keys_tuple = (keys,) if isinstance(keys, str) else self.names(keys, key + ".keys")
+        level = item.get("level")
+        if level not in NORMALIZATION_LEVELS:
+            raise self.fail(
+                key + ".level", f"expected one of {list(NORMALIZATION_LEVELS)}, found {level!r}"
+            )
+        stats = {}
+        for stat, default in (("subtrahend", "mean"), ("divisor", "std")):
+            name = item.get(stat, default)
+            if not isinstance(name, str):
+                raise self.fail(f"{key}.{stat}", f"expected a statistic name, found {name!r}")
+            stats[stat] = name
+        return NormalizationSpec(keys=keys_tuple, level=level, **stats)

@@ -1,0 +1,264 @@
+"""The fast reader: each (FOV, time point) region is decoded once and all of its cells cut from it.
+
+VisCy reads one patch per cell, so a frame stored as one chunk is decompressed
+once per cell on it. Here batches are still VisCy's (same rows, same order,
+same size), but the rows are served from a *plan*: walking the batches in the
+order they will be asked for, the earliest row not yet cut names the next
+frame to read, and that read cuts every not-yet-cut row of the frame within
+``horizon`` rows ahead. Rows are then complete in order and batches can be
+handed out as soon as their last row is cut, while at most ``horizon`` cut
+patches wait in memory (plus the finished batches in the prefetch queue).
+VisCy's row order is tracks-file order, typically track by track, so a frame
+is needed again and again across a FOV; a horizon that spans a FOV's rows
+reads each frame exactly once without ever holding a frame time series.
+
+A producer thread executes the plan (decoding on a small thread pool) while
+the model works on earlier batches.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+
+from repro_golden.data.index import RowIndex
+from repro_golden.data.patches import Normalizer, PatchGeometry
+
+_Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class FrameRead:
+    """One planned read: frame ``(fov, t)``, and the sequence positions to cut from it."""
+
+    fov: int
+    t: int
+    positions: np.ndarray
+    complete: int
+    """Number of leading sequence positions cut once this read is done."""
+
+
+def plan_reads(fov: np.ndarray, t: np.ndarray, horizon: int) -> list[FrameRead]:
+    """Plan frame reads for rows consumed in sequence order ``0..N-1``.
+
+    ``fov[p]``, ``t[p]`` name the frame of sequence position ``p``. Each step
+    reads the frame of the earliest uncut position and cuts all its uncut
+    positions ``< frontier + horizon``. Every position is cut exactly once,
+    ``complete`` never decreases, and when ``horizon >= N`` each frame is read
+    once.
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    n = int(fov.shape[0])
+    if n == 0:
+        return []
+    frame_keys = fov.astype(np.int64) * (int(t.max()) + 1) + t.astype(np.int64)
+    _, frame_of_position = np.unique(frame_keys, return_inverse=True)
+    order = np.argsort(frame_of_position, kind="stable")
+    starts = np.searchsorted(frame_of_position[order], np.arange(frame_of_position.max() + 2))
+    next_uncut = starts[:-1].copy()
+    cut = np.zeros(n, dtype=bool)
+    reads = []
+    frontier = 0
+    while frontier < n:
+        frame = frame_of_position[frontier]
+        begin, end = next_uncut[frame], starts[frame + 1]
+        members = order[begin:end]
+        take = int(np.searchsorted(members, frontier + horizon))
+        positions = members[:take]
+        next_uncut[frame] = begin + take
+        cut[positions] = True
+        while frontier < n and cut[frontier]:
+            frontier += 1
+        reads.append(FrameRead(int(fov[positions[0]]), int(t[positions[0]]), positions, frontier))
+    return reads
+
+
+class _Failure:
+    """An exception raised in the producer, carried to the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class BatchStream:
+    """Produces the batches ``order`` (batch numbers) in that order, on a background thread.
+
+    ``get()`` returns ``(batch_number, item)``; the producer stays at most
+    ``prefetch`` finished batches ahead. ``close()`` stops it.
+    """
+
+    def __init__(
+        self,
+        *,
+        index: RowIndex,
+        geometry: PatchGeometry,
+        normalizer: Normalizer,
+        batch_size: int,
+        order: Sequence[int],
+        horizon: int,
+        prefetch: int,
+        read_threads: int,
+    ) -> None:
+        self.order = list(order)
+        self._index = index
+        self._geometry = geometry
+        self._normalizer = normalizer
+        self._batch_size = batch_size
+        self._rows = np.concatenate(
+            [self._batch_rows(b) for b in self.order] or [np.zeros(0, dtype=np.int64)]
+        )
+        self._horizon = horizon
+        self._queue: queue.Queue[tuple[int, dict[str, Any]] | _Failure | None] = queue.Queue(
+            maxsize=prefetch
+        )
+        self._stop = threading.Event()
+        self._read_threads = max(1, read_threads)
+        self._thread = threading.Thread(
+            target=self._produce, name="repro-golden-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _batch_rows(self, batch: int) -> np.ndarray:
+        start = batch * self._batch_size
+        return np.arange(start, min(start + self._batch_size, len(self._index)), dtype=np.int64)
+
+    def get(self) -> tuple[int, dict[str, Any]] | None:
+        """The next batch as ``(batch_number, item)``, or ``None`` after the last one."""
+        entry = self._queue.get()
+        if isinstance(entry, _Failure):
+            raise entry.error
+        return entry
+
+    def close(self) -> None:
+        """Stop the producer and wait for it (it drops whatever it was doing)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                self._thread.join(timeout=0.05)
+
+    def _put(self, entry: tuple[int, dict[str, Any]] | _Failure | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            self._run()
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            self._put(_Failure(error))
+            return
+        self._put(None)
+
+    def _run(self) -> None:
+        rows = self._rows
+        fov = self._index.fov[rows]
+        t = self._index.values["t"][rows]
+        reads = plan_reads(fov, t, self._horizon)
+        arrays: dict[int, zarr.Array] = {}
+        patches: dict[int, np.ndarray] = {}
+        next_position = 0
+        emitted = 0
+        pool = ThreadPoolExecutor(self._read_threads, thread_name_prefix="repro-golden-decode")
+        with pool:
+            pending: list[tuple[FrameRead, _Box, Future[np.ndarray]]] = []
+            plan = iter(reads)
+            while True:
+                while len(pending) <= self._read_threads and not self._stop.is_set():
+                    step = next(plan, None)
+                    if step is None:
+                        break
+                    if step.fov not in arrays:
+                        arrays[step.fov] = self._index.fovs[step.fov].open_image()
+                    box = self._region(step, rows)
+                    future = pool.submit(self._read, arrays[step.fov], step.t, box)
+                    pending.append((step, box, future))
+                if not pending or self._stop.is_set():
+                    break
+                step, box, future = pending.pop(0)
+                self._cut(future.result(), box, step, rows, patches)
+                while emitted < len(self.order):
+                    end = next_position + len(self._batch_rows(self.order[emitted]))
+                    if end > step.complete:
+                        break
+                    item = self._assemble(rows, range(next_position, end), patches)
+                    if not self._put((self.order[emitted], item)):
+                        return
+                    next_position, emitted = end, emitted + 1
+            for _, _, future in pending:
+                future.cancel()
+
+    def _region(self, step: FrameRead, rows: np.ndarray) -> _Box:
+        """Bounding box (y0, y1, x0, x1) of the cropped patches cut from one frame."""
+        values = self._index.values
+        selected = rows[step.positions]
+        y = values["y"][selected]
+        x = values["x"][selected]
+        y0, y1, x0, x1 = self._geometry.window(0, 0)
+        return (
+            int(y.min()) + y0,
+            int(y.max()) + y1,
+            int(x.min()) + x0,
+            int(x.max()) + x1,
+        )
+
+    def _window(self, row: int) -> tuple[int, int, int, int]:
+        values = self._index.values
+        return self._geometry.window(int(values["y"][row]), int(values["x"][row]))
+
+    def _read(self, array: zarr.Array, t: int, box: _Box) -> np.ndarray:
+        """Decode the (C, Z, Y, X) region ``box`` of time point ``t`` (runs on the pool)."""
+        y0, y1, x0, x1 = box
+        z = self._geometry.z_slice
+        channels = self._geometry.channels
+        if list(channels) == list(range(channels[0], channels[0] + len(channels))):
+            return np.asarray(array[t, channels[0] : channels[0] + len(channels), z, y0:y1, x0:x1])
+        return np.stack([np.asarray(array[t, c, z, y0:y1, x0:x1]) for c in channels])
+
+    def _cut(
+        self,
+        region: np.ndarray,
+        box: _Box,
+        step: FrameRead,
+        rows: np.ndarray,
+        patches: dict[int, np.ndarray],
+    ) -> None:
+        """Copy each cell's patch out of the region (copies, so the region can be freed)."""
+        y0, _, x0, _ = box
+        for position in step.positions:
+            wy0, wy1, wx0, wx1 = self._window(int(rows[position]))
+            patches[int(position)] = region[:, :, wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0].copy()
+
+    def _assemble(
+        self, rows: np.ndarray, positions: range, patches: dict[int, np.ndarray]
+    ) -> dict[str, Any]:
+        """One batch item from the cut patches of sequence ``positions`` (which it frees)."""
+        batch_rows = rows[positions.start : positions.stop]
+        raw = torch.from_numpy(np.stack([patches.pop(p) for p in positions]))
+        fov_of_row = self._index.fov[batch_rows]
+        return {
+            "anchor": self._normalizer(raw, fov_of_row),
+            "index": {c: torch.from_numpy(v[batch_rows]) for c, v in self._index.values.items()},
+            "fov_name": self._index.fov_names(batch_rows),
+            "row": torch.from_numpy(batch_rows.copy()),
+        }
+
+
+def iter_stream(stream: BatchStream) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Iterate a stream to its end."""
+    while (entry := stream.get()) is not None:
+        yield entry
