@@ -120,9 +120,9 @@ def test_resnet50_builds_with_fc_removed() -> None:
 def test_stack_depth_that_does_not_fit_the_stem_is_a_config_error() -> None:
     args = {
         **REFERENCE,
-        "in_stack_depth": 7,
-        "stem_kernel_size": [2, 4, 4],
-        "stem_stride": [2, 4, 4],
+        "in_stack_depth": 5,
+        "stem_kernel_size": [1, 4, 4],
+        "stem_stride": [1, 4, 4],
     }
     with pytest.raises(ConfigError, match="in_stack_depth"):
         _module(args)
