@@ -1,0 +1,111 @@
+"""The golden-core facade: write golden files, check against them, compare two stores.
+
+Torch-free: importing this module loads numpy, zarr and xxhash only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from repro_golden.compare import compare_stores, compare_summaries
+from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.golden_store import GoldenStore, summarize
+from repro_golden.outcomes import Status
+from repro_golden.report import ComparisonReport
+from repro_golden.tolerance import ToleranceSpec
+
+__all__ = [
+    "ComparisonReport",
+    "ToleranceSpec",
+    "check_golden",
+    "compare_embeddings",
+    "write_golden",
+]
+
+
+def write_golden(
+    embeddings: str | Path,
+    out_dir: str | Path,
+    *,
+    case: str | Mapping[str, Any] | None = None,
+) -> Path:
+    """Write golden files for ``embeddings`` into ``out_dir``; returns ``golden.json``.
+
+    ``case`` is a case name or a case-config mapping (with ``name``); it is recorded
+    in the manifest and provenance. ``inputs.json`` in ``out_dir`` is left alone.
+    """
+    name = case if isinstance(case, str) or case is None else str(case.get("name", ""))
+    golden = summarize(EmbeddingsStore(embeddings), case=name or None)
+    if isinstance(case, Mapping):
+        golden.provenance["case_config"] = dict(case)
+    return GoldenStore(out_dir).write(golden)
+
+
+def check_golden(
+    embeddings: str | Path,
+    golden_dir: str | Path,
+    *,
+    tolerance: ToleranceSpec | None = None,
+    reference: str | Path | None = None,
+) -> ComparisonReport:
+    """Check ``embeddings`` against golden files (and the full ``reference`` where it differs).
+
+    Digests first; FOV/array pairs that are not identical are judged by the sound
+    summary checks, or, when ``reference`` (the full reference store) is given,
+    by ``allclose`` on the full tensors of those FOVs only.
+    """
+    tolerance = tolerance or ToleranceSpec()
+    store = GoldenStore(golden_dir)
+    golden = store.read()
+    obtained = EmbeddingsStore(embeddings)
+    outcomes = compare_summaries(summarize(obtained), golden, tolerance)
+    mode = "golden summaries"
+    if reference is not None:
+        pending: set[tuple[str | None, str | None]] = {
+            (o.fov, o.array)
+            for o in outcomes
+            if o.fov is not None
+            and o.array is not None
+            and o.status in (Status.CONSISTENT, Status.VIOLATED)
+        }
+        full = {
+            (o.fov, o.array): o
+            for o in compare_stores(obtained, EmbeddingsStore(reference), tolerance, only=pending)
+        }
+        # Dataset-wide column outcomes (fov None) are superseded by the full comparison.
+        outcomes = tuple(
+            full.get((o.fov, o.array), o)
+            for o in outcomes
+            if not (o.fov is None and o.violation is not None and o.violation.columns)
+        )
+        mode = "golden summaries + full reference"
+    return ComparisonReport(
+        outcomes=outcomes,
+        tolerance=tolerance,
+        obtained=str(embeddings),
+        reference=str(store.directory),
+        mode=mode,
+        extra={"case": golden.case, "dataset_digest": golden.dataset_digest},
+    )
+
+
+def compare_embeddings(
+    obtained: str | Path,
+    reference: str | Path,
+    *,
+    tolerance: ToleranceSpec | None = None,
+) -> ComparisonReport:
+    """Full-tensor comparison of two embeddings stores, streaming FOV by FOV."""
+    tolerance = tolerance or ToleranceSpec()
+    outcomes = tuple(
+        compare_stores(EmbeddingsStore(obtained), EmbeddingsStore(reference), tolerance)
+    )
+    return ComparisonReport(
+        outcomes=outcomes,
+        tolerance=tolerance,
+        obtained=str(obtained),
+        reference=str(reference),
+        mode="full tensors",
+    )

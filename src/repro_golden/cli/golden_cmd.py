@@ -1,0 +1,140 @@
+"""``repro-golden golden write``, ``repro-golden check`` and ``repro-golden compare``.
+
+Torch-free: handlers import the golden core (numpy, zarr, xxhash) only when they run.
+Exit status: 0 pass, 1 regression found, 2 bad input or unusable files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from repro_golden.cli import EXIT_OK, EXIT_REGRESSION
+
+
+def _tolerance_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--atol",
+        type=float,
+        default=0.0,
+        help="absolute tolerance, numpy allclose semantics (default: 0)",
+    )
+    parser.add_argument(
+        "--rtol",
+        type=float,
+        default=0.0,
+        help="relative tolerance, scaled by |reference| (default: 0)",
+    )
+    parser.add_argument(
+        "--equal-nan",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="NaN passes only where the reference has NaN at the same "
+        "position (default); --no-equal-nan: any NaN fails",
+    )
+    parser.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also write the report to PATH (.json, .md or .html; repeatable)",
+    )
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=20,
+        help="outcomes listed in the terminal summary (default: %(default)s)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``golden``, ``check`` and ``compare`` commands."""
+    golden = subparsers.add_parser(
+        "golden", help="golden files: write", description="Manage golden files."
+    )
+    golden_sub = golden.add_subparsers(dest="golden_command", metavar="ACTION", required=True)
+    write = golden_sub.add_parser(
+        "write",
+        help="write golden files (digests, statistics, sketch) for an embeddings zarr",
+        description="Summarize EMB.zarr FOV by FOV into DIR/golden.json and a sketch file.",
+    )
+    write.add_argument("embeddings", metavar="EMB.zarr")
+    write.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="golden directory (e.g. golden/<case> or <name>.golden)",
+    )
+    write.add_argument("--case", default=None, help="case name recorded in the golden files")
+    write.set_defaults(handler=_handle_write)
+
+    check = subparsers.add_parser(
+        "check",
+        help="check an embeddings zarr against golden files",
+        description="Digests first; where they differ, sound summary checks (or the full "
+        "reference with --reference). Exit 0 pass, 1 regression, 2 bad input.",
+    )
+    check.add_argument("embeddings", metavar="EMB.zarr")
+    check.add_argument("--golden", required=True, metavar="DIR", help="golden directory")
+    check.add_argument(
+        "--reference",
+        default=None,
+        metavar="REF.zarr",
+        help="full reference store: compare differing FOVs exactly",
+    )
+    _tolerance_options(check)
+    check.set_defaults(handler=_handle_check)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="compare two embeddings zarr stores tensor by tensor",
+        description="Full-tensor comparison, streaming FOV by FOV. "
+        "Exit 0 pass, 1 regression, 2 bad input.",
+    )
+    compare.add_argument("obtained", metavar="OBTAINED.zarr")
+    compare.add_argument("reference", metavar="REFERENCE.zarr")
+    _tolerance_options(compare)
+    compare.set_defaults(handler=_handle_compare)
+
+
+def _tolerance(args: argparse.Namespace) -> Any:
+    from repro_golden.tolerance import ToleranceSpec
+
+    return ToleranceSpec(atol=args.atol, rtol=args.rtol, equal_nan=args.equal_nan)
+
+
+def _finish(report: Any, args: argparse.Namespace, seconds: float) -> int:
+    print(report.render_terminal(max_rows=args.max_rows))
+    for path in args.report:
+        print(f"report: {report.write(path)}")
+    print(f"({seconds:.2f} s)")
+    return EXIT_OK if report.passed else EXIT_REGRESSION
+
+
+def _handle_write(args: argparse.Namespace) -> int:
+    from repro_golden.api import write_golden
+
+    started = time.perf_counter()
+    manifest = write_golden(args.embeddings, args.out, case=args.case)
+    size = sum(p.stat().st_size for p in manifest.parent.glob("*") if p.name != "inputs.json")
+    print(f"wrote {manifest} ({size / 1e6:.2f} MB) in {time.perf_counter() - started:.2f} s")
+    return EXIT_OK
+
+
+def _handle_check(args: argparse.Namespace) -> int:
+    from repro_golden.api import check_golden
+
+    started = time.perf_counter()
+    report = check_golden(
+        args.embeddings, args.golden, tolerance=_tolerance(args), reference=args.reference
+    )
+    return _finish(report, args, time.perf_counter() - started)
+
+
+def _handle_compare(args: argparse.Namespace) -> int:
+    from repro_golden.api import compare_embeddings
+
+    started = time.perf_counter()
+    report = compare_embeddings(args.obtained, args.reference, tolerance=_tolerance(args))
+    return _finish(report, args, time.perf_counter() - started)

@@ -1,0 +1,135 @@
+"""xxh3-128 digests of a canonical byte form, per FOV and for the whole dataset.
+
+Canonical bytes of an array (schema tag ``repro-golden/array/1``)::
+
+    b"repro-golden/array/1\\0" + dtype.str in little-endian form (e.g. b"<f4") + b"\\0"
+    + shape as ASCII decimal joined by b"," + b"\\0"
+    + the values in C order, little endian, every NaN replaced by the dtype's
+      canonical quiet NaN (np.nan cast to the dtype: sign 0, payload 0)
+
+So the same values in F order, or stored big endian, give the same digest, and a
+NaN's payload or sign never matters. ``-0.0`` and ``0.0`` are *different* bytes and
+give different digests: "identical" means bit-for-bit identical up to NaN payloads.
+(A tolerance comparison treats them as equal, as ``numpy.isclose`` does.)
+
+Canonical bytes of index rows (``repro-golden/index/1``): the tag, the row count and
+the column names; then per column its name and either int64 little-endian values or,
+for strings, each value as UTF-8 preceded by its byte length (uint32 LE). Row order
+is part of the bytes; :func:`index_multiset_digest` hashes the rows sorted, so a pure
+reordering is recognised.
+
+A FOV digest hashes the FOV name, row count and its index and array digests; the
+dataset digest hashes the FOV digests in first-appearance order (Merkle style): one
+comparison says "identical", and the per-FOV digests point at what changed.
+Paths and timestamps never enter a digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xxhash
+
+ARRAY_TAG = b"repro-golden/array/1\0"
+INDEX_TAG = b"repro-golden/index/1\0"
+FOV_TAG = b"repro-golden/fov/1\0"
+DATASET_TAG = b"repro-golden/dataset/1\0"
+
+_CHUNK_BYTES = 1 << 18
+"""Hash in ~256 KiB row blocks so the NaN check and the hash share a cache-resident block."""
+
+
+def canonical_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The little-endian form of ``dtype``."""
+    return dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype
+
+
+def array_header(dtype: np.dtype[Any], shape: Sequence[int]) -> bytes:
+    """The canonical header: tag, little-endian dtype string and shape."""
+    dtype_str = canonical_dtype(np.dtype(dtype)).str.encode("ascii")
+    shape_str = ",".join(str(int(n)) for n in shape).encode("ascii")
+    return ARRAY_TAG + dtype_str + b"\0" + shape_str + b"\0"
+
+
+def canonical_block(block: np.ndarray) -> np.ndarray:
+    """``block`` as C-ordered little-endian values with canonical NaNs (a copy only if needed)."""
+    values = np.ascontiguousarray(block, dtype=canonical_dtype(block.dtype))
+    if values.dtype.kind == "f" and values.size and np.isnan(np.min(values)):
+        values = values.copy()
+        values[np.isnan(values)] = np.nan
+    return values
+
+
+def array_digest(values: np.ndarray) -> str:
+    """xxh3-128 hex digest of the canonical bytes of ``values`` (any order or byte order)."""
+    hasher = xxhash.xxh3_128()
+    hasher.update(array_header(values.dtype, values.shape))
+    if values.ndim == 0:
+        hasher.update(canonical_block(values.reshape(1)).tobytes())
+        return hasher.hexdigest()
+    values = np.ascontiguousarray(values)
+    row_bytes = max(1, values[0:1].nbytes) if values.shape[0] else 1
+    step = max(1, _CHUNK_BYTES // row_bytes)
+    for start in range(0, values.shape[0], step):
+        hasher.update(canonical_block(values[start : start + step]).data)
+    return hasher.hexdigest()
+
+
+def _column_bytes(values: np.ndarray) -> bytes:
+    if values.dtype.kind in "biu":
+        return b"i8\0" + np.ascontiguousarray(values, dtype="<i8").tobytes()
+    encoded = [str(v).encode("utf-8") for v in values.tolist()]
+    lengths = np.asarray([len(e) for e in encoded], dtype="<u4")
+    parts = [b"str\0"]
+    for length, text in zip(lengths.tolist(), encoded, strict=True):
+        parts.append(int(length).to_bytes(4, "little"))
+        parts.append(text)
+    return b"".join(parts)
+
+
+def index_digest(index: Mapping[str, np.ndarray]) -> str:
+    """xxh3-128 of the index rows in order (columns in the mapping's order)."""
+    hasher = xxhash.xxh3_128()
+    rows = len(next(iter(index.values()))) if index else 0
+    hasher.update(INDEX_TAG + str(rows).encode("ascii") + b"\0")
+    hasher.update(",".join(index).encode("utf-8") + b"\0")
+    for name, values in index.items():
+        hasher.update(name.encode("utf-8") + b"\0")
+        hasher.update(_column_bytes(np.asarray(values)))
+    return hasher.hexdigest()
+
+
+def index_multiset_digest(index: Mapping[str, np.ndarray]) -> str:
+    """:func:`index_digest` of the rows sorted lexicographically: equal for any reordering."""
+    if not index:
+        return index_digest(index)
+    keys = [
+        np.asarray(v).astype(str) if np.asarray(v).dtype.kind == "O" else v for v in index.values()
+    ]
+    order = np.lexsort(tuple(reversed(keys)))
+    return index_digest({name: np.asarray(v)[order] for name, v in index.items()})
+
+
+def fov_digest(name: str, num_rows: int, parts: Mapping[str, str]) -> str:
+    """Digest of one FOV from its name, row count and part digests (index and arrays)."""
+    hasher = xxhash.xxh3_128()
+    hasher.update(FOV_TAG + name.encode("utf-8") + b"\0" + str(num_rows).encode("ascii") + b"\0")
+    for part in sorted(parts):
+        hasher.update(part.encode("utf-8") + b"\0" + bytes.fromhex(parts[part]))
+    return hasher.hexdigest()
+
+
+def dataset_digest(fov_digests: Iterable[tuple[str, str]]) -> str:
+    """Merkle root over ``(fov name, fov digest)`` pairs in first-appearance order."""
+    hasher = xxhash.xxh3_128()
+    hasher.update(DATASET_TAG)
+    for name, digest in fov_digests:
+        hasher.update(name.encode("utf-8") + b"\0" + bytes.fromhex(digest))
+    return hasher.hexdigest()
+
+
+def bytes_digest(data: bytes) -> str:
+    """xxh3-128 hex digest of raw bytes (content addressing of sketch files)."""
+    return xxhash.xxh3_128_hexdigest(data)

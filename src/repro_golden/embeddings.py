@@ -1,0 +1,263 @@
+"""Read an AnnData embeddings zarr (format 2 or 3) with ``zarr`` alone, FOV by FOV.
+
+Why not anndata: the comparison core must start fast and never import heavy
+libraries, and a streaming reader must not load the whole matrix. The contract
+(docs/ARCHITECTURE.md) is: ``X`` float ``(N, D)``, ``obsm/X_projections`` float
+``(N, P)``, ``obs`` with ``fov_name`` and integer index columns, and optional
+provenance in ``uns/repro_golden``.
+
+Rows are grouped per FOV by ``obs/fov_name`` in order of first appearance; a FOV's
+rows keep their dataset order. :meth:`EmbeddingsStore.iter_fovs` reads one FOV at a
+time (a contiguous slice when the FOV's rows are contiguous, an orthogonal
+selection otherwise), so memory is bounded by the largest FOV plus ``O(N)`` small
+integers for the grouping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from repro_golden.errors import EmbeddingsError
+
+ARRAY_KEYS: tuple[str, ...] = ("X", "obsm/X_projections")
+"""Zarr keys of the compared arrays, in report order."""
+
+ARRAY_NAMES: dict[str, str] = {"X": "X", "obsm/X_projections": "X_projections"}
+
+INDEX_COLUMNS: tuple[str, ...] = (
+    "fov_name",
+    "track_id",
+    "t",
+    "id",
+    "parent_track_id",
+    "parent_id",
+    "z",
+    "y",
+    "x",
+)
+"""Columns that identify a row, in digest order; those absent from ``obs`` are skipped."""
+
+_REQUIRED_COLUMNS = ("fov_name",)
+
+
+@dataclass(frozen=True)
+class FovBlock:
+    """One FOV's rows: their dataset positions, index columns and array values."""
+
+    name: str
+    rows: np.ndarray
+    index: Mapping[str, np.ndarray]
+    arrays: Mapping[str, np.ndarray]
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.rows.shape[0])
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """Name (``X`` / ``X_projections``), dtype and shape of one stored array."""
+
+    name: str
+    key: str
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+
+
+class EmbeddingsStore:
+    """An opened embeddings zarr; cheap to create (reads metadata and ``fov_name`` only)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise EmbeddingsError("no such embeddings store", path=self.path)
+        try:
+            self._root = zarr.open_group(str(self.path), mode="r")
+        except Exception as exc:
+            raise EmbeddingsError(
+                f"not a readable zarr group ({type(exc).__name__}: {exc})", path=self.path
+            ) from exc
+        self.arrays: dict[str, ArrayInfo] = {}
+        for key in ARRAY_KEYS:
+            array = self._array(key)
+            if array.ndim != 2 or array.dtype.kind != "f":
+                raise EmbeddingsError(
+                    f"expected a 2-D floating-point array, got {array.ndim}-D {array.dtype}",
+                    path=self.path,
+                    key=key,
+                )
+            self.arrays[ARRAY_NAMES[key]] = ArrayInfo(
+                ARRAY_NAMES[key], key, np.dtype(array.dtype), tuple(array.shape)
+            )
+        self.num_rows = self.arrays["X"].shape[0]
+        for info in self.arrays.values():
+            if info.shape[0] != self.num_rows:
+                raise EmbeddingsError(
+                    f"expected {self.num_rows} rows (as X), got {info.shape[0]}",
+                    path=self.path,
+                    key=info.key,
+                )
+        present = set(self._obs_columns())
+        for column in _REQUIRED_COLUMNS:
+            if column not in present:
+                raise EmbeddingsError("missing obs column", path=self.path, key=f"obs/{column}")
+        self.index_columns: tuple[str, ...] = tuple(c for c in INDEX_COLUMNS if c in present)
+        fov_names = self.read_column("fov_name")
+        self.fov_names, self._fov_rows = _group_rows(fov_names)
+
+    @property
+    def zarr_format(self) -> int:
+        return int(self._root.metadata.zarr_format)
+
+    def fov_rows(self, fov: str) -> np.ndarray:
+        """Dataset positions (int64, increasing) of the rows of ``fov``."""
+        return self._fov_rows[fov]
+
+    def read_column(self, column: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """One obs column (strings as ``object`` arrays, integers as ``int64``)."""
+        key = f"obs/{column}"
+        try:
+            node = self._root[key]
+        except KeyError:
+            raise EmbeddingsError("missing obs column", path=self.path, key=key) from None
+        try:
+            values = _decode_column(node, rows)
+        except EmbeddingsError:
+            raise
+        except Exception as exc:
+            raise EmbeddingsError(
+                f"unreadable column ({type(exc).__name__}: {exc})", path=self.path, key=key
+            ) from exc
+        if values.shape != ((self.num_rows,) if rows is None else rows.shape):
+            raise EmbeddingsError(
+                f"expected {self.num_rows} values, got shape {values.shape}",
+                path=self.path,
+                key=key,
+            )
+        if values.dtype.kind in "biu":
+            return values.astype(np.int64, copy=False)
+        if values.dtype.kind in "OTUS":
+            return np.asarray([str(v) for v in values.tolist()], dtype=object)
+        raise EmbeddingsError(
+            f"expected integer or string values, got {values.dtype}", path=self.path, key=key
+        )
+
+    def read_rows(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` of array ``name`` (``X`` or ``X_projections``), C order."""
+        info = self.arrays[name]
+        array = self._array(info.key)
+        try:
+            if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+                values = array[int(rows[0]) : int(rows[-1]) + 1]
+            else:
+                values = array.get_orthogonal_selection((rows, slice(None)))
+        except Exception as exc:
+            raise EmbeddingsError(
+                f"unreadable chunk ({type(exc).__name__}: {exc})", path=self.path, key=info.key
+            ) from exc
+        return np.ascontiguousarray(values)
+
+    def read_fov(self, fov: str, *, arrays: tuple[str, ...] | None = None) -> FovBlock:
+        """Index columns and arrays of one FOV."""
+        rows = self.fov_rows(fov)
+        names = tuple(self.arrays) if arrays is None else arrays
+        index = {column: self.read_column(column, rows) for column in self.index_columns}
+        return FovBlock(fov, rows, index, {name: self.read_rows(name, rows) for name in names})
+
+    def iter_fovs(self, *, arrays: tuple[str, ...] | None = None) -> Iterator[FovBlock]:
+        """FOV blocks in first-appearance order, one in memory at a time."""
+        for fov in self.fov_names:
+            yield self.read_fov(fov, arrays=arrays)
+
+    def provenance(self) -> dict[str, Any] | None:
+        """``uns["repro_golden"]`` decoded to JSON-ready values, or None when absent."""
+        try:
+            node = self._root["uns/repro_golden"]
+        except KeyError:
+            return None
+        try:
+            value = _decode_uns(node)
+        except Exception as exc:
+            raise EmbeddingsError(
+                f"unreadable provenance ({type(exc).__name__}: {exc})",
+                path=self.path,
+                key="uns/repro_golden",
+            ) from exc
+        if isinstance(value, str):  # provenance stored as one JSON string
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        return value if isinstance(value, dict) else {"value": value}
+
+    def _array(self, key: str) -> Any:
+        try:
+            node = self._root[key]
+        except KeyError:
+            raise EmbeddingsError("missing array", path=self.path, key=key) from None
+        if not isinstance(node, zarr.Array):
+            raise EmbeddingsError("expected an array, found a group", path=self.path, key=key)
+        return node
+
+    def _obs_columns(self) -> list[str]:
+        try:
+            obs = self._root["obs"]
+        except KeyError:
+            raise EmbeddingsError("missing obs dataframe", path=self.path, key="obs") from None
+        if not isinstance(obs, zarr.Group):
+            raise EmbeddingsError("expected a dataframe group", path=self.path, key="obs")
+        return [str(k) for k in obs]
+
+
+def _group_rows(fov_names: np.ndarray) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:
+    """FOV names in first-appearance order and each FOV's row positions."""
+    unique, first, inverse = np.unique(fov_names, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    labels = rank[inverse]
+    sorted_rows = np.argsort(labels, kind="stable").astype(np.int64)
+    bounds = np.searchsorted(labels[sorted_rows], np.arange(order.size + 1))
+    names = tuple(str(unique[i]) for i in order)
+    groups = {name: sorted_rows[bounds[i] : bounds[i + 1]] for i, name in enumerate(names)}
+    return names, groups
+
+
+def _decode_column(node: Any, rows: np.ndarray | None) -> np.ndarray:
+    encoding = node.attrs.get("encoding-type")
+    select = slice(None) if rows is None else rows
+    if encoding == "categorical":
+        codes = np.asarray(node["codes"][...])
+        categories = np.asarray(node["categories"][...])
+        codes = codes[select]
+        if codes.size and (codes.min() < 0 or codes.max() >= categories.size):
+            raise EmbeddingsError("categorical codes outside the categories (missing values?)")
+        return categories[codes]
+    if encoding in ("nullable-integer", "nullable-boolean"):
+        values = np.asarray(node["values"][...])[select]
+        if np.asarray(node["mask"][...])[select].any():
+            raise EmbeddingsError("missing values in an index column")
+        return values
+    if not isinstance(node, zarr.Array):
+        raise EmbeddingsError(f"unsupported column encoding {encoding!r}")
+    if rows is None:
+        return np.asarray(node[...])
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return np.asarray(node[int(rows[0]) : int(rows[-1]) + 1])
+    return np.asarray(node.get_orthogonal_selection(rows))
+
+
+def _decode_uns(node: Any) -> Any:
+    if isinstance(node, zarr.Group):
+        return {str(key): _decode_uns(node[key]) for key in sorted(node)}
+    value = np.asarray(node[...])
+    if value.ndim == 0:
+        item = value.item()
+        return str(item) if value.dtype.kind in "OTUS" else item
+    return [str(v) if value.dtype.kind in "OTUS" else v for v in value.tolist()]

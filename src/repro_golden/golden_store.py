@@ -1,0 +1,382 @@
+"""Golden files: build them from an embeddings store, write them atomically, read them back.
+
+A golden directory holds ``golden.json`` (schema ``repro-golden/golden/1``: digests,
+per-FOV statistics, provenance; what people read in diffs) and one binary sketch
+file ``sketch-<xxh3-128>.bin`` named by its own digest. The sketch is written first
+under its content address; replacing ``golden.json`` (atomic) is the single commit
+step; older sketch files are removed after it. Other files (``inputs.json``) are
+never touched.
+
+Sketch format ``repro-golden/sketch/1``: ``b"RGSKETCH1\\n"``, a little-endian uint64
+header length, a UTF-8 JSON header ``{"arrays": [{"name", "dtype", "shape",
+"offset", "nbytes"}]}``, then the raw little-endian arrays. Deterministic bytes:
+the same golden content always gives the same file and name.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repro_golden import __version__
+from repro_golden.atomic import write_bytes_atomic, write_text_atomic
+from repro_golden.digest import (
+    array_digest,
+    bytes_digest,
+    dataset_digest,
+    fov_digest,
+    index_digest,
+    index_multiset_digest,
+)
+from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.errors import GoldenFileError
+from repro_golden.summary import (
+    ColumnAccumulator,
+    RowStats,
+    StoredRows,
+    array_stats,
+    row_stats,
+    signs_for,
+)
+
+SCHEMA = "repro-golden/golden/1"
+SKETCH_FORMAT = "repro-golden/sketch/1"
+SKETCH_MAGIC = b"RGSKETCH1\n"
+MANIFEST = "golden.json"
+
+
+@dataclass(frozen=True)
+class FovGolden:
+    """Digests and statistics of one FOV; ``offset`` is its first row in the sketch."""
+
+    name: str
+    rows: int
+    offset: int
+    digest: str
+    index_digest: str
+    index_multiset_digest: str
+    array_digests: dict[str, str]
+    stats: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ArraySketch:
+    """Bulk sketch numbers of one array, rows in FOV-grouped order."""
+
+    dtype: str
+    width: int
+    signs: np.ndarray
+    rows: RowStats | StoredRows
+    columns: ColumnAccumulator
+
+    def stored_rows(self, start: int, stop: int) -> StoredRows:
+        r = self.rows
+        return StoredRows(
+            r.sums[start:stop].astype(np.float32),
+            r.norms[start:stop].astype(np.float32),
+            r.projs[start:stop].astype(np.float32),
+            r.flags[start:stop],
+        )
+
+
+@dataclass(frozen=True)
+class Golden:
+    """Everything a golden check needs; built from embeddings or read from a directory."""
+
+    dataset_digest: str
+    num_rows: int
+    index_columns: tuple[str, ...]
+    fovs: tuple[FovGolden, ...]
+    arrays: dict[str, ArraySketch]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    case: str | None = None
+
+    def fov(self, name: str) -> FovGolden | None:
+        return next((f for f in self.fovs if f.name == name), None)
+
+
+def checker_versions() -> dict[str, str]:
+    """Versions of the libraries that computed the golden numbers."""
+    import xxhash
+    import zarr
+
+    return {
+        "repro_golden": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "zarr": zarr.__version__,
+        "xxhash": xxhash.VERSION,
+    }
+
+
+def summarize(store: EmbeddingsStore, *, case: str | None = None) -> Golden:
+    """One streaming pass over ``store``: digests, statistics and the sketch (float64 rows)."""
+    names = tuple(store.arrays)
+    signs = {name: signs_for(store.arrays[name].shape[1]) for name in names}
+    columns = {name: ColumnAccumulator(store.arrays[name].shape[1]) for name in names}
+    parts: dict[str, list[RowStats]] = {name: [] for name in names}
+    fovs: list[FovGolden] = []
+    offset = 0
+    for block in store.iter_fovs():
+        digests = {"index": index_digest(block.index)}
+        stats: dict[str, dict[str, Any]] = {}
+        for name in names:
+            values = block.arrays[name]
+            rows = row_stats(values, signs[name])
+            parts[name].append(rows)
+            columns[name].add(values, rows.flags)
+            digests[name] = array_digest(values)
+            stats[name] = array_stats(values, rows.norms)
+        fovs.append(
+            FovGolden(
+                name=block.name,
+                rows=block.num_rows,
+                offset=offset,
+                digest=fov_digest(block.name, block.num_rows, digests),
+                index_digest=digests.pop("index"),
+                index_multiset_digest=index_multiset_digest(block.index),
+                array_digests=digests,
+                stats=stats,
+            )
+        )
+        offset += block.num_rows
+    arrays = {
+        name: ArraySketch(
+            dtype=store.arrays[name].dtype.str,
+            width=store.arrays[name].shape[1],
+            signs=signs[name],
+            rows=_concat_rows(parts[name]),
+            columns=columns[name],
+        )
+        for name in names
+    }
+    provenance = {
+        "embeddings": store.provenance(),
+        "checker": checker_versions(),
+        "source": {"name": store.path.name, "zarr_format": store.zarr_format},
+    }
+    return Golden(
+        dataset_digest=dataset_digest((f.name, f.digest) for f in fovs),
+        num_rows=store.num_rows,
+        index_columns=store.index_columns,
+        fovs=tuple(fovs),
+        arrays=arrays,
+        provenance=provenance,
+        case=case,
+    )
+
+
+def _concat_rows(parts: list[RowStats]) -> RowStats:
+    if not parts:
+        empty = np.zeros(0)
+        return RowStats(empty, empty, empty, np.zeros(0, np.uint8))
+    return RowStats(
+        np.concatenate([p.sums for p in parts]),
+        np.concatenate([p.norms for p in parts]),
+        np.concatenate([p.projs for p in parts]),
+        np.concatenate([p.flags for p in parts]),
+    )
+
+
+class GoldenStore:
+    """A golden directory: ``golden/<case>/`` in a repo or ``<name>.golden/`` beside a zarr."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    @classmethod
+    def beside(cls, reference: str | Path) -> GoldenStore:
+        """The sibling golden directory of a reference store: ``x.zarr`` -> ``x.golden``."""
+        path = Path(reference)
+        stem = path.name[: -len(".zarr")] if path.name.endswith(".zarr") else path.name
+        return cls(path.with_name(stem + ".golden"))
+
+    @property
+    def manifest(self) -> Path:
+        return self.directory / MANIFEST
+
+    def exists(self) -> bool:
+        return self.manifest.is_file()
+
+    def write(self, golden: Golden) -> Path:
+        """Write the sketch under its digest, then commit ``golden.json`` atomically."""
+        sketch = _sketch_bytes(golden)
+        digest = bytes_digest(sketch)
+        sketch_name = f"sketch-{digest}.bin"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / sketch_name
+        if not (target.is_file() and bytes_digest(target.read_bytes()) == digest):
+            write_bytes_atomic(target, sketch)
+        manifest = _manifest(golden, sketch_name, digest, len(sketch))
+        text = json.dumps(manifest, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+        write_text_atomic(self.manifest, text)
+        for stale in self.directory.glob("sketch-*.bin"):
+            if stale.name != sketch_name:
+                stale.unlink(missing_ok=True)
+        return self.manifest
+
+    def read(self) -> Golden:
+        """Read and verify ``golden.json`` and its sketch; :class:`GoldenFileError` if unusable."""
+        if not self.manifest.is_file():
+            raise GoldenFileError(
+                "no golden.json (write one with `repro-golden golden write`)", path=self.manifest
+            )
+        try:
+            data = json.loads(self.manifest.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GoldenFileError(f"not readable JSON ({exc})", path=self.manifest) from exc
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise GoldenFileError(
+                f"expected schema {SCHEMA!r}, found {found!r}", path=self.manifest, key="schema"
+            )
+        try:
+            return _golden_from(data, self.directory)
+        except GoldenFileError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GoldenFileError(
+                f"malformed golden file ({type(exc).__name__}: {exc})", path=self.manifest
+            ) from exc
+
+
+def _manifest(golden: Golden, sketch_name: str, digest: str, size: int) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "case": golden.case,
+        "dataset": {
+            "digest": golden.dataset_digest,
+            "rows": golden.num_rows,
+            "fovs": len(golden.fovs),
+            "index_columns": list(golden.index_columns),
+            "arrays": {
+                name: {
+                    "dtype": a.dtype,
+                    "width": a.width,
+                    "columns_finite": a.columns.finite,
+                }
+                for name, a in golden.arrays.items()
+            },
+        },
+        "sketch": {"file": sketch_name, "xxh3_128": digest, "bytes": size, "format": SKETCH_FORMAT},
+        "provenance": golden.provenance,
+        "fovs": [
+            {
+                "name": f.name,
+                "rows": f.rows,
+                "offset": f.offset,
+                "digest": f.digest,
+                "index_digest": f.index_digest,
+                "index_multiset_digest": f.index_multiset_digest,
+                "arrays": {
+                    name: {"digest": f.array_digests[name], "stats": f.stats[name]}
+                    for name in f.array_digests
+                },
+            }
+            for f in golden.fovs
+        ],
+    }
+
+
+def _sketch_arrays(golden: Golden) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name, a in golden.arrays.items():
+        flagged = np.flatnonzero(a.rows.flags)
+        out[f"{name}.row_sum"] = a.rows.sums.astype("<f4")
+        out[f"{name}.row_norm"] = a.rows.norms.astype("<f4")
+        out[f"{name}.row_proj"] = a.rows.projs.astype("<f4")
+        out[f"{name}.nonfinite_rows"] = flagged.astype("<i8")
+        out[f"{name}.nonfinite_flags"] = a.rows.flags[flagged].astype("u1")
+        out[f"{name}.signs"] = a.signs.astype("i1")
+        out[f"{name}.col_sum"] = a.columns.sums.astype("<f8")
+        out[f"{name}.col_sumsq"] = a.columns.squares.astype("<f8")
+    return out
+
+
+def _sketch_bytes(golden: Golden) -> bytes:
+    arrays = _sketch_arrays(golden)
+    entries, offset = [], 0
+    for name, values in arrays.items():
+        entries.append(
+            {
+                "name": name,
+                "dtype": values.dtype.str,
+                "shape": list(values.shape),
+                "offset": offset,
+                "nbytes": values.nbytes,
+            }
+        )
+        offset += values.nbytes
+    header = json.dumps({"format": SKETCH_FORMAT, "arrays": entries}, separators=(",", ":")).encode(
+        "utf-8"
+    )
+    body = b"".join(np.ascontiguousarray(v).tobytes() for v in arrays.values())
+    return SKETCH_MAGIC + struct.pack("<Q", len(header)) + header + body
+
+
+def _read_sketch(path: Path, digest: str) -> dict[str, np.ndarray]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GoldenFileError(f"sketch file missing or unreadable ({exc})", path=path) from exc
+    if bytes_digest(data) != digest:
+        raise GoldenFileError(f"sketch file content does not match its digest {digest}", path=path)
+    if not data.startswith(SKETCH_MAGIC):
+        raise GoldenFileError(f"not a {SKETCH_FORMAT} file", path=path)
+    start = len(SKETCH_MAGIC) + 8
+    (length,) = struct.unpack("<Q", data[len(SKETCH_MAGIC) : start])
+    header = json.loads(data[start : start + length])
+    body = memoryview(data)[start + length :]
+    out = {}
+    for entry in header["arrays"]:
+        chunk = body[entry["offset"] : entry["offset"] + entry["nbytes"]]
+        out[entry["name"]] = np.frombuffer(chunk, dtype=entry["dtype"]).reshape(entry["shape"])
+    return out
+
+
+def _golden_from(data: dict[str, Any], directory: Path) -> Golden:
+    sketch_info = data["sketch"]
+    sketch = _read_sketch(directory / sketch_info["file"], sketch_info["xxh3_128"])
+    dataset = data["dataset"]
+    arrays: dict[str, ArraySketch] = {}
+    for name, info in dataset["arrays"].items():
+        sums = sketch[f"{name}.row_sum"]
+        flags = np.zeros(sums.shape[0], dtype=np.uint8)
+        flags[sketch[f"{name}.nonfinite_rows"]] = sketch[f"{name}.nonfinite_flags"]
+        columns = ColumnAccumulator(int(info["width"]))
+        columns.rows = int(dataset["rows"])
+        columns.finite = bool(info["columns_finite"])
+        columns.sums = sketch[f"{name}.col_sum"].astype(np.float64)
+        columns.squares = sketch[f"{name}.col_sumsq"].astype(np.float64)
+        rows = StoredRows(sums, sketch[f"{name}.row_norm"], sketch[f"{name}.row_proj"], flags)
+        arrays[name] = ArraySketch(
+            info["dtype"], int(info["width"]), sketch[f"{name}.signs"], rows, columns
+        )
+    fovs = tuple(
+        FovGolden(
+            name=f["name"],
+            rows=int(f["rows"]),
+            offset=int(f["offset"]),
+            digest=f["digest"],
+            index_digest=f["index_digest"],
+            index_multiset_digest=f["index_multiset_digest"],
+            array_digests={k: v["digest"] for k, v in f["arrays"].items()},
+            stats={k: v["stats"] for k, v in f["arrays"].items()},
+        )
+        for f in data["fovs"]
+    )
+    return Golden(
+        dataset_digest=dataset["digest"],
+        num_rows=int(dataset["rows"]),
+        index_columns=tuple(dataset["index_columns"]),
+        fovs=fovs,
+        arrays=arrays,
+        provenance=data.get("provenance") or {},
+        case=data.get("case"),
+    )
