@@ -134,7 +134,7 @@ def golden_check(session: nox.Session) -> None:
     out.mkdir(parents=True)
     start = time.perf_counter()
     session.run(cli, "example", str(work), external=True)
-    case_file = work / "example.yaml"
+    case_file = work / "case.yaml"
     embeddings = work / "embeddings.zarr"
     session.run(
         cli,

@@ -27,7 +27,7 @@ import hashlib
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ from repro_golden.tolerance import ToleranceSpec
 if TYPE_CHECKING:
     from pytest_datadir.plugin import LazyDataDir
 
-    from repro_golden.compare import ComparisonReport
+    from repro_golden.report import ComparisonReport
 
 GOLDEN_MANIFEST = "golden.json"
 REGEN_HINT = (
@@ -61,6 +61,24 @@ def _exclusive(target: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _case_record(case: Any) -> str | Mapping[str, Any] | None:
+    """What :func:`repro_golden.api.write_golden` records of ``case``.
+
+    A name or a mapping passes through; a :class:`repro_golden.case.Case` gives
+    its JSON-ready mapping (``to_dict``/``as_dict``) or, failing that, its name.
+    """
+    if case is None or isinstance(case, str | Mapping):
+        return case
+    for method in ("to_dict", "as_dict", "to_mapping"):
+        convert = getattr(case, method, None)
+        if callable(convert):
+            record = convert()
+            if isinstance(record, Mapping):
+                return record
+    name = getattr(case, "name", None)
+    return str(name) if name is not None else None
 
 
 def _is_within(path: Path | None, directory: Path) -> bool:
@@ -127,7 +145,6 @@ class _RegressionCheck:
         obtained_marker: Path,
         check_fn: Callable[[Path, Path], None],
         dump_fn: Callable[[Path], None],
-        basename: str,
     ) -> None:
         __tracebackhide__ = True
         perform_regression_check(
@@ -137,7 +154,6 @@ class _RegressionCheck:
             check_fn=check_fn,
             dump_fn=dump_fn,
             extension=marker.suffix or marker.name,
-            basename=basename,
             fullpath=marker,
             obtained_filename=obtained_marker,
         )
@@ -179,16 +195,17 @@ class GoldenRegressionFixture(_RegressionCheck):
         obtained_dir = self._work_dir / f"{name}.obtained.golden"
         spec = tolerance if tolerance is not None else ToleranceSpec()
         reference_path = Path(reference) if reference is not None else None
+        record = _case_record(case)
 
         def dump(path: Path) -> None:
             from repro_golden.api import write_golden
 
             directory = path.parent
             if directory == obtained_dir:
-                write_golden(embeddings, directory, case=case)
+                write_golden(embeddings, directory, case=record)
                 return
             with _exclusive(directory):
-                write_golden(embeddings, directory, case=case)
+                write_golden(embeddings, directory, case=record)
 
         def compare(obtained: Path, expected: Path) -> None:
             __tracebackhide__ = True
@@ -206,12 +223,8 @@ class GoldenRegressionFixture(_RegressionCheck):
                 raise
             if not report.passed:
                 lines = [
-                    f"golden:    {expected.parent}",
-                    f"obtained:  {embeddings} (its golden files: {obtained.parent})",
-                    f"tolerance: {spec}",
+                    f"golden files of this run, to diff with the expected ones: {obtained.parent}"
                 ]
-                if reference_path is not None:
-                    lines.append(f"reference: {reference_path}")
                 raise AssertionError(
                     self._failure("Embeddings differ from the golden files:", lines, report)
                 )
@@ -222,7 +235,6 @@ class GoldenRegressionFixture(_RegressionCheck):
             obtained_marker=obtained_dir / GOLDEN_MANIFEST,
             check_fn=compare,
             dump_fn=dump,
-            basename=name,
         )
 
 
@@ -287,11 +299,7 @@ class EmbeddingRegressionFixture(_RegressionCheck):
                     ) from exc
                 raise
             if not report.passed:
-                lines = [
-                    f"reference: {expected.parent}",
-                    f"obtained:  {embeddings}",
-                    f"tolerance: {spec}",
-                ]
+                lines: list[str] = []
                 raise AssertionError(
                     self._failure("Embeddings differ from the reference:", lines, report)
                 )
@@ -302,5 +310,4 @@ class EmbeddingRegressionFixture(_RegressionCheck):
             obtained_marker=embeddings / marker,
             check_fn=compare,
             dump_fn=dump,
-            basename=name,
         )

@@ -7,7 +7,15 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import anndata  # noqa: F401
+import numpy.fft  # noqa: F401
 import pytest
+
+# In-process pytester sessions restore sys.modules after each run, and numpy's
+# extension modules cannot be loaded twice in one process: import everything the
+# inner sessions import here, before any of them runs.
+import repro_golden.api
+import repro_golden.regression  # noqa: F401
 
 FOVS = ("A/1/0", "A/1/1", "B/2/0")
 ROWS_PER_FOV = 4
