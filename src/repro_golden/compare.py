@@ -229,18 +229,23 @@ def _full_values(
     rows = obtained.shape[0]
     if array_digest(obtained) == array_digest(reference):
         return Outcome(fov, array, Status.IDENTICAL, "digests equal", rows=rows)
-    close = np.isclose(
-        obtained, reference, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=tolerance.equal_nan
-    )
+    with np.errstate(all="ignore"):
+        close = np.isclose(
+            obtained,
+            reference,
+            rtol=tolerance.rtol,
+            atol=tolerance.atol,
+            equal_nan=tolerance.equal_nan,
+        )
     if close.all():
         return Outcome(
             fov, array, Status.WITHIN_TOLERANCE, f"allclose holds ({tolerance})", rows=rows
         )
     bad_rows = np.flatnonzero(~close.all(axis=1))
-    a = obtained.astype(np.float64)
-    r = reference.astype(np.float64)
     bad = ~close
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        a = obtained.astype(np.float64)
+        r = reference.astype(np.float64)
         diff = np.abs(a[bad] - r[bad])
         diff = np.where(np.isnan(diff), np.inf, diff)
         scale = np.abs(r[bad])

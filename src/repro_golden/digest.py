@@ -56,9 +56,12 @@ def array_header(dtype: np.dtype[Any], shape: Sequence[int]) -> bytes:
 def canonical_block(block: np.ndarray) -> np.ndarray:
     """``block`` as C-ordered little-endian values with canonical NaNs (a copy only if needed)."""
     values = np.ascontiguousarray(block, dtype=canonical_dtype(block.dtype))
-    if values.dtype.kind == "f" and values.size and np.isnan(np.min(values)):
-        values = values.copy()
-        values[np.isnan(values)] = np.nan
+    if values.dtype.kind == "f" and values.size:
+        with np.errstate(invalid="ignore"):  # signaling NaNs
+            has_nan = bool(np.isnan(np.min(values)))
+        if has_nan:
+            values = values.copy()
+            values[np.isnan(values)] = np.nan
     return values
 
 
