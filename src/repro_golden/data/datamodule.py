@@ -55,7 +55,8 @@ class PlateBatches(Dataset[dict[str, Any]]):
     def horizon(self) -> int:
         """Rows whose patches may be cut ahead: ``cache_bytes`` worth, at least one batch."""
         c, z, y, x = self.geometry.output_shape
-        itemsize = max(np.dtype(f.dtype).itemsize for f in self.index.fovs)
+        wide = any(np.dtype(f.dtype) == np.float64 for f in self.index.fovs)
+        itemsize = 8 if wide else 4  # patches are kept as float32 (float64 plates: float64)
         return max(self.config.batch_size, self.config.cache_bytes // (c * z * y * x * itemsize))
 
     def set_expected_order(self, order: Sequence[int]) -> None:

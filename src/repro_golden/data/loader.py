@@ -166,12 +166,11 @@ class BatchStream:
 
     def _run(self) -> None:
         rows = self._rows
-        fov = self._index.fov[rows]
-        t = self._index.values["t"][rows]
-        reads = plan_reads(fov, t, self._horizon)
+        reads = plan_reads(self._index.fov[rows], self._index.values["t"][rows], self._horizon)
+        sizes = [len(self._batch_rows(b)) for b in self.order]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        batches = _BatchBuffers(starts, self._geometry.output_shape, self._buffer_dtype())
         arrays: dict[int, zarr.Array] = {}
-        patches: dict[int, np.ndarray] = {}
-        next_position = 0
         emitted = 0
         pool = ThreadPoolExecutor(self._read_threads, thread_name_prefix="repro-golden-decode")
         with pool:
@@ -190,17 +189,20 @@ class BatchStream:
                 if not pending or self._stop.is_set():
                     break
                 step, box, future = pending.pop(0)
-                self._cut(future.result(), box, step, rows, patches)
-                while emitted < len(self.order):
-                    end = next_position + len(self._batch_rows(self.order[emitted]))
-                    if end > step.complete:
-                        break
-                    item = self._assemble(rows, range(next_position, end), patches)
+                self._cut(future.result(), box, step, rows, batches)
+                while emitted < len(self.order) and starts[emitted + 1] <= step.complete:
+                    batch_rows = rows[starts[emitted] : starts[emitted + 1]]
+                    item = self._assemble(batch_rows, batches.pop(emitted))
                     if not self._put((self.order[emitted], item)):
                         return
-                    next_position, emitted = end, emitted + 1
+                    emitted += 1
             for _, _, future in pending:
                 future.cancel()
+
+    def _buffer_dtype(self) -> np.dtype[Any]:
+        """float64 for float64 plates (VisCy computes in float64 there), float32 otherwise."""
+        wide = any(np.dtype(f.dtype) == np.float64 for f in self._index.fovs)
+        return np.dtype(np.float64 if wide else np.float32)
 
     def _region(self, step: FrameRead, rows: np.ndarray) -> _Box:
         """Bounding box (y0, y1, x0, x1) of the cropped patches cut from one frame."""
@@ -235,27 +237,50 @@ class BatchStream:
         box: _Box,
         step: FrameRead,
         rows: np.ndarray,
-        patches: dict[int, np.ndarray],
+        batches: _BatchBuffers,
     ) -> None:
-        """Copy each cell's patch out of the region (copies, so the region can be freed)."""
+        """Copy each cell's patch out of the region into its batch's buffer."""
         y0, _, x0, _ = box
         for position in step.positions:
             wy0, wy1, wx0, wx1 = self._window(int(rows[position]))
-            patches[int(position)] = region[:, :, wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0].copy()
+            batches.slot(int(position))[...] = region[
+                :, :, wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0
+            ]
 
-    def _assemble(
-        self, rows: np.ndarray, positions: range, patches: dict[int, np.ndarray]
-    ) -> dict[str, Any]:
-        """One batch item from the cut patches of sequence ``positions`` (which it frees)."""
-        batch_rows = rows[positions.start : positions.stop]
-        raw = torch.from_numpy(np.stack([patches.pop(p) for p in positions]))
-        fov_of_row = self._index.fov[batch_rows]
+    def _assemble(self, batch_rows: np.ndarray, raw: np.ndarray) -> dict[str, Any]:
+        """One batch item from its filled buffer of raw patches (normalized in place)."""
         return {
-            "anchor": self._normalizer(raw, fov_of_row),
+            "anchor": self._normalizer.normalize_(
+                torch.from_numpy(raw), self._index.fov[batch_rows]
+            ),
             "index": {c: torch.from_numpy(v[batch_rows]) for c, v in self._index.values.items()},
             "fov_name": self._index.fov_names(batch_rows),
             "row": torch.from_numpy(batch_rows.copy()),
         }
+
+
+class _BatchBuffers:
+    """Batch-sized buffers, allocated when their first patch is cut and handed over when full."""
+
+    def __init__(self, starts: np.ndarray, patch_shape: tuple[int, ...], dtype: np.dtype[Any]):
+        self._starts = starts
+        self._patch_shape = patch_shape
+        self._dtype = dtype
+        self._buffers: dict[int, np.ndarray] = {}
+
+    def slot(self, position: int) -> np.ndarray:
+        """The buffer slice that sequence ``position``'s patch goes to."""
+        batch = int(np.searchsorted(self._starts, position, side="right")) - 1
+        buffer = self._buffers.get(batch)
+        if buffer is None:
+            size = int(self._starts[batch + 1] - self._starts[batch])
+            buffer = np.empty((size, *self._patch_shape), dtype=self._dtype)
+            self._buffers[batch] = buffer
+        return buffer[position - int(self._starts[batch])]
+
+    def pop(self, batch: int) -> np.ndarray:
+        """Hand over (and forget) batch ``batch``'s buffer; every slot must have been cut."""
+        return self._buffers.pop(batch)
 
 
 def iter_stream(stream: BatchStream) -> Iterator[tuple[int, dict[str, Any]]]:

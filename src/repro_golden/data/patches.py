@@ -129,19 +129,20 @@ class Normalizer:
                     _Operation(source_channels.index(channel), subtrahend, divisor)
                 )
 
-    def __call__(self, raw: torch.Tensor, fov_of_row: np.ndarray) -> torch.Tensor:
-        """Normalize raw (B, C, Z, Y, X) patches of the FOVs ``fov_of_row``; returns float32."""
-        if raw.dtype != torch.float64:
-            # Integer and half data promote to float32 in VisCy's first subtraction;
-            # converting up front is exact for them and makes uint16 arithmetic moot.
-            raw = raw.to(torch.float32)
-        channels = [raw[:, c : c + 1] for c in range(raw.shape[1])]
-        shape = (raw.shape[0], 1, 1, 1, 1)
+    def normalize_(self, batch: torch.Tensor, fov_of_row: np.ndarray) -> torch.Tensor:
+        """Normalize a float (B, C, Z, Y, X) batch in place; returns it as float32.
+
+        Per element this is VisCy's ``(x - subtrahend) / (divisor + 1e-8)`` with
+        float32 statistics of shape (B,) broadcast over each channel; doing it
+        in place changes no bit. Integer data must be converted to float32
+        before (exact for up to 24-bit integers, as VisCy's promotion is).
+        """
+        if batch.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"expected a float32 or float64 batch, got {batch.dtype}")
+        shape = (batch.shape[0], 1, 1, 1, 1)
         for op in self._operations:
             subtrahend = torch.tensor(op.subtrahend[fov_of_row].tolist(), dtype=torch.float32)
             divisor = torch.tensor(op.divisor[fov_of_row].tolist(), dtype=torch.float32) + 1e-8
-            channels[op.channel] = (channels[op.channel] - subtrahend.reshape(shape)) / (
-                divisor.reshape(shape)
-            )
-        out = torch.cat(channels, dim=1)
-        return out if out.dtype == torch.float32 else out.to(torch.float32)
+            channel = batch[:, op.channel : op.channel + 1]
+            channel.sub_(subtrahend.reshape(shape)).div_(divisor.reshape(shape))
+        return batch if batch.dtype == torch.float32 else batch.to(torch.float32)
