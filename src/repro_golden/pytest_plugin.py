@@ -199,8 +199,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--golden-device",
         default=None,
         metavar="DEVICE",
-        help="Device the reproducibility tests predict on (cpu, cuda, cuda:1; default: each "
-        "case's trainer settings). A cuda device skips, with the reason, where none is present.",
+        choices=("cpu", "gpu"),
+        help="Device the reproducibility tests predict on (default: each case's trainer "
+        "settings). 'gpu' skips those tests, with the reason, where no CUDA device is present.",
     )
     group.addoption(
         "--golden-max-rows",
