@@ -39,7 +39,8 @@ MAX_LISTED_ROWS = 20
 def _fov_sets(
     obtained: Iterable[str], reference: Iterable[str], rows: dict[str, int]
 ) -> tuple[list[str], list[Outcome]]:
-    obtained_set = set(obtained)
+    obtained_list = list(obtained)
+    obtained_set = set(obtained_list)
     reference_list = list(reference)
     reference_set = set(reference_list)
     outcomes = [
@@ -51,7 +52,7 @@ def _fov_sets(
     ]
     outcomes += [
         Outcome(name, None, Status.EXTRA_FOV, "FOV not in the reference")
-        for name in obtained
+        for name in obtained_list
         if name not in reference_set
     ]
     return [n for n in reference_list if n in obtained_set], outcomes

@@ -4,7 +4,9 @@ A comparison passes elementwise when ``|obtained - reference| <= atol + rtol * |
 (numpy's asymmetric rule: the *reference* scales the relative part). ``equal_nan``
 decides NaN handling: when true (the default), a NaN passes only where the other
 array has a NaN at the same position (same positions required); when false, any NaN
-fails. Infinities pass only where both arrays hold the same infinity.
+fails. Infinities pass only where both arrays hold the same infinity. Arrays whose
+digests are equal are "identical" and pass before any tolerance is applied, whatever
+``equal_nan`` says: a bit-for-bit reproduction is never a regression.
 
 This module imports only the standard library so every other module, including the
 torch-free core and the case loader, can use it cheaply.

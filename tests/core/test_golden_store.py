@@ -1,0 +1,101 @@
+"""Golden directory: schema, content-addressed sketch, atomic commit, errors, size."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from core_stores import Embeddings, make_embeddings
+
+from repro_golden.api import write_golden
+from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.errors import GoldenFileError
+from repro_golden.golden_store import SCHEMA, GoldenStore, summarize
+
+Writer = Callable[..., Path]
+
+
+def test_round_trip_keeps_digests_stats_and_sketch(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path
+) -> None:
+    store = EmbeddingsStore(write_store("ref", embeddings))
+    built = summarize(store, case="demo")
+    GoldenStore(tmp_path / "g").write(built)
+    read = GoldenStore(tmp_path / "g").read()
+    assert read.dataset_digest == built.dataset_digest
+    assert read.case == "demo"
+    assert [f.name for f in read.fovs] == ["A/1/0", "B/1/0", "C/1/0"]
+    assert read.fovs[1].offset == 40
+    assert read.fovs[1].stats["X"] == built.fovs[1].stats["X"]
+    np.testing.assert_array_equal(
+        read.arrays["X"].rows.norms, built.arrays["X"].rows.norms.astype(np.float32)
+    )
+    np.testing.assert_array_equal(read.arrays["X"].columns.sums, built.arrays["X"].columns.sums)
+    assert read.provenance["embeddings"] == embeddings.uns
+    assert read.provenance["checker"]["numpy"] == np.__version__
+
+
+def test_manifest_is_readable_json_with_schema_and_sketch_reference(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path
+) -> None:
+    manifest = write_golden(write_store("ref", embeddings), tmp_path / "g", case="demo")
+    data = json.loads(manifest.read_text())
+    assert data["schema"] == SCHEMA
+    sketch = tmp_path / "g" / data["sketch"]["file"]
+    assert sketch.name == f"sketch-{data['sketch']['xxh3_128']}.bin"
+    assert sketch.stat().st_size == data["sketch"]["bytes"]
+    assert data["fovs"][0]["arrays"]["X"]["stats"]["rows"] == 40
+
+
+def test_rewrite_is_deterministic_and_removes_stale_sketches_only(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path
+) -> None:
+    golden_dir = tmp_path / "g"
+    golden_dir.mkdir()
+    (golden_dir / "inputs.json").write_text('{"kept": true}\n')
+    first = write_golden(write_store("ref", embeddings), golden_dir).read_bytes()
+    again = write_golden(write_store("ref", embeddings), golden_dir).read_bytes()
+    assert again == first
+    other = make_embeddings(seed=5)
+    write_golden(write_store("other", other), golden_dir)
+    sketches = sorted(p.name for p in golden_dir.glob("sketch-*.bin"))
+    assert len(sketches) == 1
+    assert (golden_dir / "inputs.json").read_text() == '{"kept": true}\n'
+
+
+def test_beside_a_reference_store(tmp_path: Path) -> None:
+    assert GoldenStore.beside(tmp_path / "run1.zarr").directory == tmp_path / "run1.golden"
+
+
+def test_missing_wrong_schema_and_corrupt_sketch(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path
+) -> None:
+    with pytest.raises(GoldenFileError, match="no golden.json"):
+        GoldenStore(tmp_path / "absent").read()
+    manifest = write_golden(write_store("ref", embeddings), tmp_path / "g")
+    data = json.loads(manifest.read_text())
+    sketch = tmp_path / "g" / data["sketch"]["file"]
+    sketch.write_bytes(sketch.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(GoldenFileError, match="does not match its digest"):
+        GoldenStore(tmp_path / "g").read()
+    manifest.write_text(json.dumps({**data, "schema": "repro-golden/golden/0"}))
+    with pytest.raises(GoldenFileError, match="expected schema") as info:
+        GoldenStore(tmp_path / "g").read()
+    assert info.value.key == "schema"
+    manifest.write_text("{not json")
+    with pytest.raises(GoldenFileError, match="not readable JSON"):
+        GoldenStore(tmp_path / "g").read()
+
+
+def test_sketch_grows_by_24_bytes_per_row(write_store: Writer, tmp_path: Path) -> None:
+    """3 float32 per row and array: the size budget (<= 1% at 800 columns) rests on this."""
+    sizes = []
+    for rows in (100, 300):
+        emb = make_embeddings((rows,), width=32, proj=8)
+        manifest = write_golden(write_store(f"e{rows}", emb), tmp_path / f"g{rows}")
+        sizes.append(json.loads(manifest.read_text())["sketch"]["bytes"])
+    # 24 bytes per row; the JSON header grows by a few digits of offsets and shapes.
+    assert 200 * 24 <= sizes[1] - sizes[0] <= 200 * 24 + 32
