@@ -14,7 +14,7 @@ import torch
 
 from repro_golden.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from repro_golden.errors import GoldenFileError, OutputExistsError
-from repro_golden.examples import fixtures, generate_example
+from repro_golden.examples import fixtures, generate_example, verify_example
 from repro_golden.examples import generate as generate_module
 from repro_golden.examples.cases import EXAMPLE
 from repro_golden.examples.fixtures import InputDigestDriftError
@@ -122,3 +122,27 @@ def test_importing_examples_is_free() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_verify_example_names_a_touched_tracks_file(example_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(example_dir, copy)
+    verify_example(copy)
+    tracks = copy / "tracks.zarr" / "B/2/1" / "tracks.csv"
+    lines = tracks.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[-1] = str(int(fields[-1]) + 1)
+    tracks.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
+    with pytest.raises(InputDigestDriftError) as info:
+        verify_example(copy)
+    assert info.value.drift.changed == ("tracks B/2/1",)
+
+
+def test_cli_records_to_an_explicit_inputs_file(tmp_path: Path) -> None:
+    recorded = tmp_path / "inputs.json"
+    target = tmp_path / "out"
+    args = ["example", str(target), "--case", "zstack", "--inputs", str(recorded)]
+    assert main([*args, "--force-regen-fixtures"]) == EXIT_OK
+    assert fixtures.load_recorded(recorded, case="zstack") == fixtures.load_recorded(
+        fixtures.default_inputs_path("zstack"), case="zstack"
+    )

@@ -39,6 +39,13 @@ def register(subparsers: Any) -> None:
         help="record the input digests in golden/<case>/inputs.json instead of verifying them "
         "(deliberate, like pytest-regressions' --force-regen; review the diff)",
     )
+    parser.add_argument(
+        "--inputs",
+        metavar="PATH",
+        default=None,
+        help="recorded digests to verify against or record to "
+        "(default: golden/<case>/inputs.json of this checkout)",
+    )
     parser.set_defaults(handler=_handle)
 
 
@@ -51,6 +58,7 @@ def _handle(args: argparse.Namespace) -> int:
         case=args.case,
         overwrite=args.overwrite,
         regen_fixtures=args.force_regen_fixtures,
+        inputs_path=args.inputs,
     )
     seconds = time.perf_counter() - started
     verb = "recorded digests of" if args.force_regen_fixtures else "verified"

@@ -3,7 +3,9 @@
 ``generate_example(directory, case="example")`` writes ``plate.zarr``,
 ``tracks.zarr``, ``model.ckpt`` and ``case.yaml`` into ``directory`` and
 returns the case file, after checking every input's digest against
-``golden/<case>/inputs.json``. Importing this package costs nothing: the
+``golden/<case>/inputs.json``; ``verify_example(directory, case=...)``
+re-checks a directory generated earlier (for example right before a
+prediction, in case a file was touched since). Importing this package costs nothing: the
 generator (numpy, zarr, torch) is imported when called.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["generate_example"]
+__all__ = ["generate_example", "verify_example"]
 
 
 def generate_example(
@@ -39,3 +41,27 @@ def generate_example(
         regen_fixtures=regen_fixtures,
         inputs_path=inputs_path,
     )
+
+
+def verify_example(
+    directory: str | Path,
+    *,
+    case: str = "example",
+    inputs_path: str | Path | None = None,
+) -> None:
+    """Re-check every input of an already generated ``directory`` against the recorded digests.
+
+    Raises :class:`~repro_golden.errors.FixtureDriftError` naming the items
+    that differ, or :class:`~repro_golden.errors.GoldenFileError` when no
+    usable digests are recorded.
+    """
+    from repro_golden.examples import fixtures
+    from repro_golden.examples.cases import get_case
+    from repro_golden.examples.inputs import input_digests
+
+    spec = get_case(case)
+    recorded = (
+        Path(inputs_path) if inputs_path is not None else fixtures.default_inputs_path(spec.name)
+    )
+    fixtures.load_recorded(recorded, case=spec.name)
+    fixtures.verify(recorded, case=spec.name, digests=input_digests(spec, Path(directory)))
