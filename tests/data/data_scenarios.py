@@ -46,7 +46,11 @@ SCENARIOS = (
     ),
     Scenario(
         "two_channels_zstack_uint16",
-        plate={"dtype": "uint16", "shape": (3, 3, 5, 48, 56), "channels": ("Phase3D", "GFP", "RFP")},
+        plate={
+            "dtype": "uint16",
+            "shape": (3, 3, 5, 48, 56),
+            "channels": ("Phase3D", "GFP", "RFP"),
+        },
         data={
             "source_channel": ["Phase3D", "RFP"],
             "z_range": [1, 4],

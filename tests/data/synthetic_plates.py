@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+DATASET_STATISTICS = {"mean": 99.5, "std": 19.25, "median": 100.0, "iqr": 27.0}
 TRACK_COLUMNS = ["track_id", "t", "id", "parent_track_id", "parent_id", "z", "y", "x"]
 
 
@@ -99,7 +100,7 @@ def write_plate(root: Path, spec: PlateSpec) -> tuple[Path, Path]:
                         "median": float(np.median(data[:, c])),
                         "iqr": float(rng.uniform(5, 50)),
                     },
-                    "dataset_statistics": {"mean": 99.5, "std": 19.25, "median": 100.0, "iqr": 27.0},
+                    "dataset_statistics": DATASET_STATISTICS,
                 }
                 for c, channel in enumerate(spec.channels)
             }

@@ -102,8 +102,8 @@ def test_batches_equal_viscy(
     anchors, sizes, index = _ours(scenario_mappings[scenario])
     assert sizes == reference["batch_sizes"].tolist()
     _assert_bitwise(anchors, reference["anchor"])
-    reference_columns = [k.removeprefix("index_") for k in reference.files if k.startswith("index_")]
-    assert sorted(reference_columns) == sorted(index)
+    columns = [k.removeprefix("index_") for k in reference.files if k.startswith("index_")]
+    assert sorted(columns) == sorted(index)
     for column, values in index.items():
         assert values.tolist() == reference[f"index_{column}"].tolist(), column
 
@@ -136,8 +136,10 @@ def _oracle(mapping: dict[str, Any]) -> tuple[np.ndarray, list[int], dict[str, n
         cells = [c for f, t in pairs for c in cells if c[0] == f and c[2].track_id == t]
     depth = mapping.get("z_window_size") or z1 - z0
     fy, fx = mapping["final_yx_patch_size"]
-    crop = [slice(max(n // 2 - r // 2, 0), max(n // 2 - r // 2, 0) + r) for n, r in
-            ((z1 - z0, depth), (2 * hy, fy), (2 * hx, fx))]
+    crop = [
+        slice(max(n // 2 - r // 2, 0), max(n // 2 - r // 2, 0) + r)
+        for n, r in ((z1 - z0, depth), (2 * hy, fy), (2 * hx, fx))
+    ]
     patches = []
     for _, fov, cell in cells:
         stack = []

@@ -1,12 +1,13 @@
-"""Run VisCy 0.4.1's TripletDataModule in predict mode and save its batches (run with viscy's Python).
+"""Save VisCy 0.4.1's TripletDataModule predict batches (run with viscy's Python).
 
 Usage: python viscy_triplet_reference.py JOBS.json
 
 JOBS is a list of ``{"config": {...}, "out": "path.npz"}``; each config is the
-``data:`` mapping of our case file (VisCy argument names). Each out receives ``anchor`` (all batches concatenated), ``batch_sizes`` and one
-array per index column, as VisCy's predict DataLoader and
-``on_after_batch_transfer`` (normalization and final crop) produce them.
-This file imports viscy and is never imported by the test suite itself.
+``data:`` mapping of our case file (VisCy argument names). Each out receives
+``anchor`` (all batches concatenated), ``batch_sizes`` and one array per index
+column, as VisCy's predict DataLoader and ``on_after_batch_transfer``
+(normalization and final crop) produce them. This file imports viscy and is
+never imported by the test suite itself.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def run(config: dict, out_path: str) -> None:
     for ours_only in ("cache_bytes", "prefetch_batches"):
         config.pop(ours_only, None)
     normalizations = [NormalizeSampled(**spec) for spec in config.pop("normalizations", [])]
-    for ours, theirs in (("include_wells", "fit_include_wells"), ("exclude_fov_names", "fit_exclude_fovs")):
+    aliases = {"include_wells": "fit_include_wells", "exclude_fov_names": "fit_exclude_fovs"}
+    for ours, theirs in aliases.items():
         if ours in config:
             config[theirs] = config.pop(ours)
     module = TripletDataModule(normalizations=normalizations, **config)

@@ -40,13 +40,13 @@ class PlateBatches(Dataset[dict[str, Any]]):
     """
 
     def __init__(self, index: RowIndex, config: DataConfig, channels: tuple[int, ...]) -> None:
+        self._stream: BatchStream | None = None
+        self._offset = 0
         self.index = index
         self.config = config
         self.geometry = PatchGeometry.from_config(config, channels)
         self.normalizer = Normalizer(index.fovs, config.source_channel, config.normalizations)
         self.expected_order: list[int] = list(range(len(self)))
-        self._stream: BatchStream | None = None
-        self._offset = 0
 
     def __len__(self) -> int:
         return math.ceil(len(self.index) / self.config.batch_size)

@@ -117,12 +117,6 @@ def list_positions(plate_path: Path) -> list[str]:
         raise DataError(
             f"not a zarr group (expected an HCS OME-Zarr plate): {error}", path=plate_path
         ) from error
-    if "plate" not in _ome_attrs(plate.attrs.asdict()):
-        raise DataError(
-            "no 'plate' metadata; expected an HCS OME-Zarr plate (row/col/fov)",
-            path=plate_path,
-            key="plate",
-        )
     names: list[str] = []
     for row in _sorted_groups(plate):
         row_group = plate[row]
@@ -159,7 +153,8 @@ def open_plate(
         if include_wells is not None or exclude_fov_names:
             selection = f" (include_wells={include_wells}, exclude_fov_names={exclude_fov_names})"
         raise DataError(
-            f"no positions to read{selection}; expected at least one row/col/fov position",
+            f"no positions to read{selection}; expected an HCS OME-Zarr plate with at least "
+            "one row/col/fov position",
             path=plate_path,
         )
     return selected
