@@ -50,10 +50,10 @@ def test_identical(embeddings: Embeddings, write_store: Writer, tmp_path: Path) 
 def test_tiny_noise_is_within_tolerance_or_consistent(
     embeddings: Embeddings, write_store: Writer, tmp_path: Path
 ) -> None:
-    X = embeddings.X.copy()
-    X[45, 2] = np.nextafter(X[45, 2], np.float32(np.inf))
+    x = embeddings.X.copy()
+    x[45, 2] = np.nextafter(x[45, 2], np.float32(np.inf))
     tolerance = ToleranceSpec(atol=1e-6)
-    golden, full = _both(write_store, embeddings, embeddings.with_(X=X), tmp_path, tolerance)
+    golden, full = _both(write_store, embeddings, embeddings.with_(X=x), tmp_path, tolerance)
     assert golden.passed
     assert full.passed
     assert _status(golden, "B/1/0", "X").status is Status.CONSISTENT
@@ -64,10 +64,10 @@ def test_tiny_noise_is_within_tolerance_or_consistent(
 def test_drift_is_violated_with_where_and_how_much(
     embeddings: Embeddings, write_store: Writer, tmp_path: Path
 ) -> None:
-    X = embeddings.X.copy()
-    X[45:48] += np.float32(0.05)  # rows 5..7 of FOV B
+    x = embeddings.X.copy()
+    x[45:48] += np.float32(0.05)  # rows 5..7 of FOV B
     tolerance = ToleranceSpec(atol=1e-3)
-    golden, full = _both(write_store, embeddings, embeddings.with_(X=X), tmp_path, tolerance)
+    golden, full = _both(write_store, embeddings, embeddings.with_(X=x), tmp_path, tolerance)
     assert not golden.passed
     assert not full.passed
     summary = _status(golden, "B/1/0", "X")
@@ -89,10 +89,10 @@ def test_drift_is_violated_with_where_and_how_much(
 def test_check_with_reference_replaces_summary_verdicts(
     embeddings: Embeddings, write_store: Writer, tmp_path: Path
 ) -> None:
-    X = embeddings.X.copy()
-    X[0, 0] += np.float32(1e-4)
+    x = embeddings.X.copy()
+    x[0, 0] += np.float32(1e-4)
     ref = write_store("ref", embeddings)
-    obt = write_store("obt", embeddings.with_(X=X))
+    obt = write_store("obt", embeddings.with_(X=x))
     write_golden(ref, tmp_path / "g")
     report = check_golden(obt, tmp_path / "g", tolerance=ToleranceSpec(atol=1e-3), reference=ref)
     assert _status(report, "A/1/0", "X").status is Status.WITHIN_TOLERANCE

@@ -56,9 +56,9 @@ def test_write_check_compare_exit_statuses(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ref = write_store("ref", embeddings)
-    X = embeddings.X.copy()
-    X[10] += np.float32(0.1)
-    obt = write_store("obt", embeddings.with_(X=X))
+    x = embeddings.X.copy()
+    x[10] += np.float32(0.1)
+    obt = write_store("obt", embeddings.with_(X=x))
     golden = tmp_path / "golden" / "demo"
     assert main(["golden", "write", str(ref), "--out", str(golden), "--case", "demo"]) == 0
     assert json.loads((golden / "golden.json").read_text())["case"] == "demo"

@@ -73,7 +73,7 @@ def test_beside_a_reference_store(tmp_path: Path) -> None:
 def test_missing_wrong_schema_and_corrupt_sketch(
     embeddings: Embeddings, write_store: Writer, tmp_path: Path
 ) -> None:
-    with pytest.raises(GoldenFileError, match="no golden.json"):
+    with pytest.raises(GoldenFileError, match=r"no golden\.json"):
         GoldenStore(tmp_path / "absent").read()
     manifest = write_golden(write_store("ref", embeddings), tmp_path / "g")
     data = json.loads(manifest.read_text())
