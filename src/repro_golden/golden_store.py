@@ -40,8 +40,7 @@ from repro_golden.summary import (
     ColumnAccumulator,
     RowStats,
     StoredRows,
-    array_stats,
-    row_stats,
+    block_sketch,
     signs_for,
 )
 
@@ -128,11 +127,9 @@ def summarize(store: EmbeddingsStore, *, case: str | None = None) -> Golden:
         stats: dict[str, dict[str, Any]] = {}
         for name in names:
             values = block.arrays[name]
-            rows = row_stats(values, signs[name])
+            rows, stats[name] = block_sketch(values, signs[name], columns[name])
             parts[name].append(rows)
-            columns[name].add(values, rows.flags)
             digests[name] = array_digest(values)
-            stats[name] = array_stats(values, rows.norms)
         fovs.append(
             FovGolden(
                 name=block.name,

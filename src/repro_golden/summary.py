@@ -106,51 +106,96 @@ class RowStats:
 
 def row_stats(block: np.ndarray, signs: np.ndarray) -> RowStats:
     """Row sums, norms, signed projections (float64) and non-finite flags of ``block``."""
+    return block_sketch(block, signs)[0]
+
+
+def block_sketch(
+    block: np.ndarray, signs: np.ndarray, columns: ColumnAccumulator | None = None
+) -> tuple[RowStats, dict[str, Any]]:
+    """Row sketch and human statistics of one FOV block, converting to float64 once.
+
+    When ``columns`` is given, the block is also added to it. One pass of each kind
+    (convert, row sums, row squares, projection, column sums, extrema) keeps the
+    cost near memory bandwidth.
+    """
     with np.errstate(all="ignore"):  # signaling NaN, inf - inf, overflow: flagged below
         values = np.asarray(block, dtype=np.float64)
         sums = values.sum(axis=1)
-        norms = np.sqrt(np.einsum("ij,ij->i", values, values))
+        squares = np.einsum("ij,ij->i", values, values)
+        norms = np.sqrt(squares)
         projs = values @ signs.astype(np.float64)
     flags = np.zeros(values.shape[0], dtype=np.uint8)
     if not (np.isfinite(sums).all() and np.isfinite(norms).all()):
         flags |= np.where(np.isnan(values).any(axis=1), FLAG_NAN, 0).astype(np.uint8)
         flags |= np.where(np.isposinf(values).any(axis=1), FLAG_POSINF, 0).astype(np.uint8)
         flags |= np.where(np.isneginf(values).any(axis=1), FLAG_NEGINF, 0).astype(np.uint8)
-    return RowStats(sums, norms, projs, flags)
+    rows = RowStats(sums, norms, projs, flags)
+    if columns is not None:
+        columns.add(values, flags)
+    if flags.any() or not values.size:
+        return rows, array_stats(block, norms)
+    count = values.size
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(sums.sum()) / count
+        variance = max(float(squares.sum()) / count - mean * mean, 0.0)
+    stats = _stats_dict(
+        int(values.shape[0]),
+        (0, 0, 0),
+        mean,
+        math.sqrt(variance),
+        float(np.min(block)),
+        float(np.max(block)),
+        norms,
+    )
+    return rows, stats
+
+
+def _stats_dict(
+    rows: int,
+    counts: tuple[int, int, int],
+    mean: float | None,
+    std: float | None,
+    low: float | None,
+    high: float | None,
+    norms: np.ndarray,
+) -> dict[str, Any]:
+    finite_norms = norms[np.isfinite(norms)]
+    return {
+        "rows": rows,
+        "nan": counts[0],
+        "posinf": counts[1],
+        "neginf": counts[2],
+        "mean": mean if mean is not None and math.isfinite(mean) else None,
+        "std": std if std is not None and math.isfinite(std) else None,
+        "min": low,
+        "max": high,
+        "row_norm_quantiles": (
+            [float(q) for q in np.quantile(finite_norms, NORM_QUANTILES)]
+            if finite_norms.size
+            else []
+        ),
+    }
 
 
 def array_stats(block: np.ndarray, norms: np.ndarray | None = None) -> dict[str, Any]:
     """Human statistics of one FOV's array; float64, over finite values only."""
     values = np.asarray(block)
     finite = np.isfinite(values)
-    all_finite = bool(finite.all())
-    with np.errstate(invalid="ignore"):  # signaling NaN payloads
-        data = values.astype(np.float64) if all_finite else values[finite].astype(np.float64)
-    stats: dict[str, Any] = {
-        "rows": int(values.shape[0]),
-        "nan": int(np.isnan(values).sum()) if not all_finite else 0,
-        "posinf": int(np.isposinf(values).sum()) if not all_finite else 0,
-        "neginf": int(np.isneginf(values).sum()) if not all_finite else 0,
-    }
-    if data.size:
-        with np.errstate(over="ignore", invalid="ignore"):  # float64 overflow near 1e308
-            mean, std = float(data.mean()), float(data.std())
-        stats.update(
-            mean=mean if math.isfinite(mean) else None,
-            std=std if math.isfinite(std) else None,
-            min=float(data.min()),
-            max=float(data.max()),
-        )
-    else:
-        stats.update(mean=None, std=None, min=None, max=None)
-    if norms is None:
-        with np.errstate(all="ignore"):
-            norms = np.sqrt(np.einsum("ij,ij->i", values.astype(np.float64), values))
-    finite_norms = norms[np.isfinite(norms)]
-    stats["row_norm_quantiles"] = (
-        [float(q) for q in np.quantile(finite_norms, NORM_QUANTILES)] if finite_norms.size else []
+    with np.errstate(all="ignore"):  # signaling NaN payloads, overflow near 1e308
+        data = values[finite].astype(np.float64)
+        if norms is None:
+            wide = values.astype(np.float64)
+            norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
+        mean = float(data.mean()) if data.size else None
+        std = float(data.std()) if data.size else None
+    counts = (
+        int(np.isnan(values).sum()),
+        int(np.isposinf(values).sum()),
+        int(np.isneginf(values).sum()),
     )
-    return stats
+    low = float(data.min()) if data.size else None
+    high = float(data.max()) if data.size else None
+    return _stats_dict(int(values.shape[0]), counts, mean, std, low, high, norms)
 
 
 @dataclass(frozen=True)
@@ -337,6 +382,7 @@ class ColumnAccumulator:
         self.squares = np.zeros(self.width, dtype=np.float64)
 
     def add(self, block: np.ndarray, flags: np.ndarray) -> None:
+        """Add a block's rows; ``flags`` from :func:`block_sketch` (non-finite: no claims)."""
         self.rows += block.shape[0]
         if flags.any():
             self.finite = False
