@@ -81,23 +81,10 @@ def test_existing_items_are_not_replaced_without_overwrite(example_dir: Path) ->
     assert (example_dir / "case.yaml").stat().st_mtime_ns == before
 
 
-def test_regeneration_records_to_the_given_file_only(tmp_path: Path) -> None:
-    recorded = tmp_path / "inputs.json"
-    generate_example(tmp_path / "out", regen_fixtures=True, inputs_path=recorded)
-    assert fixtures.load_recorded(recorded, case="example") == fixtures.load_recorded(
-        fixtures.default_inputs_path("example"), case="example"
-    )
-    generate_example(tmp_path / "out", overwrite=True, inputs_path=recorded)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(ITEMS)
-
-
-def test_cli_generates_and_refuses_to_clobber(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_cli_refuses_to_clobber_a_generated_directory(
+    example_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = tmp_path / "cli"
-    assert main(["example", str(target)]) == EXIT_OK
-    assert f"repro-golden predict {target / 'case.yaml'}" in capsys.readouterr().out
-    assert main(["example", str(target)]) == EXIT_BAD_INPUT
+    assert main(["example", str(example_dir)]) == EXIT_BAD_INPUT
     assert "--overwrite" in capsys.readouterr().err
 
 
@@ -138,7 +125,9 @@ def test_verify_example_names_a_touched_tracks_file(example_dir: Path, tmp_path:
     assert info.value.drift.changed == ("tracks B/2/1",)
 
 
-def test_cli_records_to_an_explicit_inputs_file(tmp_path: Path) -> None:
+def test_cli_records_then_verifies_an_explicit_inputs_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     recorded = tmp_path / "inputs.json"
     target = tmp_path / "out"
     args = ["example", str(target), "--case", "zstack", "--inputs", str(recorded)]
@@ -146,3 +135,6 @@ def test_cli_records_to_an_explicit_inputs_file(tmp_path: Path) -> None:
     assert fixtures.load_recorded(recorded, case="zstack") == fixtures.load_recorded(
         fixtures.default_inputs_path("zstack"), case="zstack"
     )
+    assert main([*args, "--overwrite"]) == EXIT_OK
+    assert f"repro-golden predict {target / 'case.yaml'}" in capsys.readouterr().out
+    assert sorted(p.name for p in target.iterdir()) == sorted(ITEMS)
