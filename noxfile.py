@@ -145,6 +145,7 @@ def golden_check(session: nox.Session) -> None:
         "--output",
         str(embeddings),
         "--overwrite",
+        "--no-progress",
         external=True,
     )
     session.run(

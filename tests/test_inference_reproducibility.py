@@ -188,7 +188,9 @@ def test_infer02_predict_writes_anndata_zarr(
     expected_rows = prepared_case.expected_rows
     if expected_rows is None:
         expected_rows = PlateDataModule(prepared_case.case.data).num_rows
-    assert rows == expected_rows
+    assert rows == expected_rows, (
+        f"{rows} rows predicted; case {prepared_case.name} expects {expected_rows}"
+    )
     assert adata.X.shape == (rows, config.embedding_dim)
     assert adata.obsm["X_projections"].shape == (rows, config.projection_dim)
     if prepared_case.lab_shapes:
