@@ -1,4 +1,4 @@
-"""Input-pipeline benchmark: our PlateDataModule next to VisCy's TripletDataset, same plate, same run.
+"""Input benchmark: our PlateDataModule next to VisCy's TripletDataset, same plate, same run.
 
 Builds (seeded, into a temporary directory) an HCS plate with realistic
 frames: 2048 x 2048 float32 by default, written by iohub with its default
@@ -84,7 +84,8 @@ def build_plate(root: Path, args: argparse.Namespace) -> tuple[Path, Path]:
                     data[t, c, 0] = background + 5 * noise
             position.create_image("0", data)
             position.zattrs["normalization"] = {
-                name: {"fov_statistics": {"mean": 100.0, "std": 15.0}} for name in ("Phase3D", "GFP")
+                name: {"fov_statistics": {"mean": 100.0, "std": 15.0}}
+                for name in ("Phase3D", "GFP")
             }
             rows = []
             for track in range(args.cells):
@@ -92,7 +93,16 @@ def build_plate(root: Path, args: argparse.Namespace) -> tuple[Path, Path]:
                 for t in range(args.timepoints):
                     jitter = rng.integers(-3, 4, size=2)
                     rows.append(
-                        (track, t, track * 1000 + t, -1, -1, 0, int(y + jitter[0]), int(x + jitter[1]))
+                        (
+                            track,
+                            t,
+                            track * 1000 + t,
+                            -1,
+                            -1,
+                            0,
+                            int(y + jitter[0]),
+                            int(x + jitter[1]),
+                        )
                     )
             directory = tracks_path / "A" / str(f + 1) / "0"
             directory.mkdir(parents=True)
@@ -167,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", type=Path, default=None, help="keep the plate here")
     parser.add_argument(
-        "--viscy-python", default=os.environ.get("REPRO_GOLDEN_VISCY_PYTHON"), help="Python with viscy"
+        "--viscy-python",
+        default=os.environ.get("REPRO_GOLDEN_VISCY_PYTHON"),
+        help="Python with viscy",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-input-") as scratch:
@@ -186,15 +198,20 @@ def main(argv: list[str] | None = None) -> int:
         mapping = data_mapping(plate, tracks, args)
         ours = run_ours(mapping, None)
         ours_rate = ours["cells"] / ours["seconds"]
-        print(f"repro-golden PlateDataModule: {ours['cells']:>7} cells "
-              f"{ours['seconds']:8.2f} s {ours_rate:10.1f} cells/s", flush=True)
+        print(
+            f"repro-golden PlateDataModule: {ours['cells']:>7} cells "
+            f"{ours['seconds']:8.2f} s {ours_rate:10.1f} cells/s",
+            flush=True,
+        )
         if not args.viscy_python:
             print("VisCy side skipped: set REPRO_GOLDEN_VISCY_PYTHON or pass --viscy-python")
             return 0
         theirs = run_viscy(args.viscy_python, mapping, args.viscy_batches)
         theirs_rate = theirs["cells"] / theirs["seconds"]
-        print(f"VisCy 0.4.1 TripletDataset:   {theirs['cells']:>7} cells "
-              f"{theirs['seconds']:8.2f} s {theirs_rate:10.1f} cells/s")
+        print(
+            f"VisCy 0.4.1 TripletDataset:   {theirs['cells']:>7} cells "
+            f"{theirs['seconds']:8.2f} s {theirs_rate:10.1f} cells/s"
+        )
         if args.viscy_batches is None and not np.isclose(ours["checksum"], theirs["checksum"]):
             print(f"WARNING: checksums differ: {ours['checksum']} vs {theirs['checksum']}")
         print(f"speed-up: {ours_rate / theirs_rate:.1f}x")

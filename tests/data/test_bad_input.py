@@ -1,4 +1,4 @@
-"""Bad plates and tracks fail at setup with a DataError naming the file, the key and the expectation."""
+"""Bad plates and tracks fail at setup with a DataError naming file, key and expectation."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def test_unknown_channel(make_plate: MakePlate) -> None:
     )
     assert error.path == plate / "A/1/0"
     assert error.key == "omero.channels"
-    assert "DAPI" in str(error) and "'Phase3D', 'GFP'" in str(error)
+    assert "DAPI" in str(error)
+    assert "'Phase3D', 'GFP'" in str(error)
 
 
 def test_z_range_beyond_the_stack(make_plate: MakePlate) -> None:
@@ -44,7 +45,8 @@ def test_z_range_beyond_the_stack(make_plate: MakePlate) -> None:
     error = setup_error(plate, tracks, z_range=[2, 5])
     assert error.path == plate / "A/1/0/0"
     assert error.key == "z_range"
-    assert "Z=4" in str(error) and "stop <= 4" in str(error)
+    assert "Z=4" in str(error)
+    assert "stop <= 4" in str(error)
 
 
 def test_missing_tracks_csv(make_plate: MakePlate) -> None:
@@ -103,7 +105,8 @@ def test_non_integer_tracks(make_plate: MakePlate, column: str, value: object, s
     assert error.path == csv
     assert error.key == column
     assert f"expected integers in column '{column}'" in str(error)
-    assert shown in str(error) and "data row 4" in str(error)
+    assert shown in str(error)
+    assert "data row 4" in str(error)
 
 
 def test_integral_floats_are_integers(make_plate: MakePlate) -> None:
@@ -154,7 +157,8 @@ def test_plate_without_array_zero(make_plate: MakePlate) -> None:
 def test_selection_that_leaves_no_fov(make_plate: MakePlate) -> None:
     plate, tracks = make_plate()
     error = setup_error(plate, tracks, include_wells=["C/9"])
-    assert "no positions" in str(error) and "C/9" in str(error)
+    assert "no positions" in str(error)
+    assert "C/9" in str(error)
 
 
 def test_every_cell_on_the_border(make_plate: MakePlate) -> None:

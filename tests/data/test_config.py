@@ -88,7 +88,11 @@ def test_environment_variables_expand_in_paths(monkeypatch: pytest.MonkeyPatch) 
             "fov_statistics",
         ),
         (
-            {"normalizations": [{"class_path": "viscy.transforms.ScaleIntensityRangePercentilesd"}]},
+            {
+                "normalizations": [
+                    {"class_path": "viscy.transforms.ScaleIntensityRangePercentilesd"}
+                ]
+            },
             "data.normalizations[0]",
             "only NormalizeSampled",
         ),

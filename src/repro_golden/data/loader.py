@@ -31,6 +31,7 @@ import zarr
 
 from repro_golden.data.index import RowIndex
 from repro_golden.data.patches import Normalizer, PatchGeometry
+from repro_golden.errors import DataError
 
 _Box = tuple[int, int, int, int]
 
@@ -184,7 +185,7 @@ class BatchStream:
                     if step.fov not in arrays:
                         arrays[step.fov] = self._index.fovs[step.fov].open_image()
                     box = self._region(step, rows)
-                    future = pool.submit(self._read, arrays[step.fov], step.t, box)
+                    future = pool.submit(self._read_frame, step, arrays[step.fov], box)
                     pending.append((step, box, future))
                 if not pending or self._stop.is_set():
                     break
@@ -221,6 +222,19 @@ class BatchStream:
     def _window(self, row: int) -> tuple[int, int, int, int]:
         values = self._index.values
         return self._geometry.window(int(values["y"][row]), int(values["x"][row]))
+
+    def _read_frame(self, step: FrameRead, array: zarr.Array, box: _Box) -> np.ndarray:
+        """:meth:`_read`, with a failure reported as a :class:`DataError` naming the frame."""
+        try:
+            return self._read(array, step.t, box)
+        except Exception as error:
+            fov = self._index.fovs[step.fov]
+            raise DataError(
+                f"cannot read time point {step.t}, region y/x {box}: {error}; "
+                "expected a readable (T, C, Z, Y, X) array",
+                path=fov.path / "0",
+                key=f"t={step.t}",
+            ) from error
 
     def _read(self, array: zarr.Array, t: int, box: _Box) -> np.ndarray:
         """Decode the (C, Z, Y, X) region ``box`` of time point ``t`` (runs on the pool)."""
