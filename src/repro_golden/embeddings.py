@@ -110,8 +110,7 @@ class EmbeddingsStore:
             if column not in present:
                 raise EmbeddingsError("missing obs column", path=self.path, key=f"obs/{column}")
         self.index_columns: tuple[str, ...] = tuple(c for c in INDEX_COLUMNS if c in present)
-        fov_names = self.read_column("fov_name")
-        self.fov_names, self._fov_rows = _group_rows(fov_names)
+        self.fov_names, self._fov_rows = _group_rows(self._fov_labels())
 
     @property
     def zarr_format(self) -> int:
@@ -196,6 +195,31 @@ class EmbeddingsStore:
                 value = json.loads(value)
         return value if isinstance(value, dict) else {"value": value}
 
+    def _fov_labels(self) -> np.ndarray:
+        """``fov_name`` of every row; categorical codes are grouped without decoding strings."""
+        node: Any = self._root["obs/fov_name"]
+        if node.attrs.get("encoding-type") == "categorical":
+            try:
+                codes = np.asarray(node["codes"][...])
+                categories = np.asarray(node["categories"][...])
+            except Exception as exc:
+                raise EmbeddingsError(
+                    f"unreadable column ({type(exc).__name__}: {exc})",
+                    path=self.path,
+                    key="obs/fov_name",
+                ) from exc
+            if codes.shape != (self.num_rows,) or (
+                codes.size and (codes.min() < 0 or codes.max() >= categories.size)
+            ):
+                raise EmbeddingsError(
+                    f"expected {self.num_rows} codes within the categories",
+                    path=self.path,
+                    key="obs/fov_name",
+                )
+            used, inverse = np.unique(codes, return_inverse=True)
+            return np.asarray([str(c) for c in categories[used].tolist()], dtype=object)[inverse]
+        return self.read_column("fov_name")
+
     def _array(self, key: str) -> Any:
         try:
             node = self._root[key]
@@ -229,28 +253,30 @@ def _group_rows(fov_names: np.ndarray) -> tuple[tuple[str, ...], dict[str, np.nd
     return names, groups
 
 
+def _select(array: Any, rows: np.ndarray | None) -> np.ndarray:
+    """Read all of a 1-D zarr array, a contiguous slice, or an orthogonal selection."""
+    if rows is None:
+        return np.asarray(array[...])
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return np.asarray(array[int(rows[0]) : int(rows[-1]) + 1])
+    return np.asarray(array.get_orthogonal_selection(rows))
+
+
 def _decode_column(node: Any, rows: np.ndarray | None) -> np.ndarray:
     encoding = node.attrs.get("encoding-type")
-    select = slice(None) if rows is None else rows
     if encoding == "categorical":
-        codes = np.asarray(node["codes"][...])
+        codes = _select(node["codes"], rows)
         categories = np.asarray(node["categories"][...])
-        codes = codes[select]
         if codes.size and (codes.min() < 0 or codes.max() >= categories.size):
             raise EmbeddingsError("categorical codes outside the categories (missing values?)")
         return categories[codes]
     if encoding in ("nullable-integer", "nullable-boolean"):
-        values = np.asarray(node["values"][...])[select]
-        if np.asarray(node["mask"][...])[select].any():
+        if _select(node["mask"], rows).any():
             raise EmbeddingsError("missing values in an index column")
-        return values
+        return _select(node["values"], rows)
     if not isinstance(node, zarr.Array):
         raise EmbeddingsError(f"unsupported column encoding {encoding!r}")
-    if rows is None:
-        return np.asarray(node[...])
-    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
-        return np.asarray(node[int(rows[0]) : int(rows[-1]) + 1])
-    return np.asarray(node.get_orthogonal_selection(rows))
+    return _select(node, rows)
 
 
 def _decode_uns(node: Any) -> Any:
