@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,17 +74,24 @@ def viscy_predict(config: Path) -> None:
 # --------------------------------------------------------------------------- orchestration
 
 
-def run_viscy(args: Sequence[str], *, cwd: Path, python: str | None = None) -> str:
+def _env(threads: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["MKL_NUM_THREADS"] = str(threads)
+    return env
+
+
+def run_viscy(
+    args: Sequence[str], *, cwd: Path, python: str | None = None, threads: int = 1
+) -> str:
     """Run this script's VisCy side in the VisCy interpreter; return its stdout."""
     interpreter = python or os.environ.get(VISCY_PYTHON_ENV)
     if not interpreter:
         raise RuntimeError(f"set {VISCY_PYTHON_ENV} to the python of a viscy==0.4.1 environment")
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-    env.setdefault("OMP_NUM_THREADS", "1")
     completed = subprocess.run(
         [interpreter, str(Path(__file__).resolve()), *args],
         cwd=cwd,
-        env=env,
+        env=_env(threads),
         capture_output=True,
         text=True,
         check=False,
@@ -107,7 +115,8 @@ def write_viscy_config(
     z_range: list[int],
     patch: list[int],
     batch_size: int,
-    level: str = "fov_statistics",
+    normalizations: list[dict[str, Any]],
+    wells: list[str] | None = None,
 ) -> None:
     """A VisCy LightningCLI predict config, as the lab writes them (paths as given)."""
     import yaml
@@ -154,17 +163,10 @@ def write_viscy_config(
                 "batch_size": batch_size,
                 "num_workers": 0,
                 "normalizations": [
-                    {
-                        "class_path": "viscy.transforms.NormalizeSampled",
-                        "init_args": {
-                            "keys": [channel],
-                            "level": level,
-                            "subtrahend": "mean",
-                            "divisor": "std",
-                        },
-                    }
-                    for channel in channels
+                    {"class_path": "viscy.transforms.NormalizeSampled", "init_args": norm}
+                    for norm in normalizations
                 ],
+                "fit_include_wells": wells,
             },
         },
         "return_predictions": False,
@@ -209,6 +211,68 @@ def compare_stores(ours: Path, theirs: Path) -> list[str]:
     return problems
 
 
+def run_parity(
+    workdir: Path,
+    *,
+    case: str = "example",
+    wells: list[str] | None = None,
+    batch_size: int = 16,
+    threads: int = 1,
+    python: str | None = None,
+) -> list[str]:
+    """Generate example ``case`` in ``workdir``, predict with VisCy and with us, compare.
+
+    Returns the differences (empty: bitwise identical). Both runs read the same
+    VisCy config; paths in it are relative to ``workdir``, the cwd of both.
+    Both run with ``threads`` intra-op threads: on CPU the thread count
+    changes the last bits of convolution results, so it must be the same.
+    """
+    import yaml
+
+    from repro_golden.examples import generate_example
+
+    workdir = workdir.resolve()
+    case_file = generate_example(workdir / "inputs", case=case)
+    case_map = yaml.safe_load(case_file.read_text())
+    data = case_map["data"]
+    config = workdir / "viscy_predict.yml"
+    write_viscy_config(
+        config,
+        plate="inputs/" + data["data_path"],
+        tracks="inputs/" + data["tracks_path"],
+        checkpoint="inputs/" + case_map["checkpoint"],
+        output="viscy.zarr",
+        model=case_map["model"],
+        channels=list(data["source_channel"]),
+        z_range=list(data["z_range"]),
+        patch=list(data["initial_yx_patch_size"]),
+        batch_size=batch_size,
+        normalizations=data["normalizations"],
+        wells=wells,
+    )
+    run_viscy(["viscy-predict", str(config)], cwd=workdir, python=python, threads=threads)
+    ours = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "repro_golden",
+            "predict",
+            str(config),
+            "--output",
+            "ours.zarr",
+            "--no-progress",
+        ],
+        cwd=workdir,
+        env=_env(threads),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if ours.returncode != 0:
+        raise RuntimeError(f"repro-golden predict failed:\n{ours.stderr[-4000:]}")
+    return compare_stores(workdir / "ours.zarr", workdir / "viscy.zarr")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -217,12 +281,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys.add_argument("model_json", help="ContrastiveEncoder arguments as JSON")
     predict = sub.add_parser("viscy-predict", help="(VisCy side) run viscy predict -c CONFIG")
     predict.add_argument("config", type=Path)
+    run = sub.add_parser("run", help="the whole parity check (run with repro-golden's python)")
+    run.add_argument("--workdir", type=Path, help="keep the files here (default: a temp dir)")
+    run.add_argument("--case", default="example", help="example case to generate")
+    run.add_argument("--wells", nargs="*", help="only these wells, e.g. A/1")
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--threads", type=int, default=1, help="intra-op threads of both runs")
     args = parser.parse_args(argv)
     if args.command == "viscy-keys":
         print(json.dumps(viscy_state_dict_shapes(json.loads(args.model_json))))
         return 0
     if args.command == "viscy-predict":
         viscy_predict(args.config)
+        return 0
+    if args.command == "run":
+        with tempfile.TemporaryDirectory(prefix="viscy-parity-") as tmp:
+            workdir = args.workdir or Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            problems = run_parity(
+                workdir,
+                case=args.case,
+                wells=args.wells,
+                batch_size=args.batch_size,
+                threads=args.threads,
+            )
+        if problems:
+            print("NOT identical to viscy 0.4.1:\n  " + "\n  ".join(problems))
+            return 1
+        print("bitwise identical to viscy 0.4.1: X, X_projections, obs")
         return 0
     raise AssertionError(args.command)  # pragma: no cover
 
