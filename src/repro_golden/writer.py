@@ -55,7 +55,7 @@ class _Rows:
         self.rows.append(_numpy(prediction["row"]).astype(np.int64, copy=False))
         self.features.append(_numpy(prediction["features"]).astype(np.float32, copy=False))
         self.projections.append(_numpy(prediction["projections"]).astype(np.float32, copy=False))
-        self.fov_names.extend(str(name).strip("/") for name in prediction["fov_name"])
+        self.fov_names.extend(str(name) for name in prediction["fov_name"])
         for column, values in prediction["index"].items():
             self.index.setdefault(column, []).append(_numpy(values).astype(np.int64, copy=False))
 
@@ -142,7 +142,7 @@ def write_embeddings(
     n = len(merged["rows"])
     obs = pd.DataFrame(
         {
-            "fov_name": pd.Series(merged["fov_names"], dtype=object),
+            "fov_name": pd.Series([str(n).strip("/") for n in merged["fov_names"]], dtype=object),
             **{c: np.asarray(v, dtype=np.int64) for c, v in merged["index"].items()},
         }
     )
