@@ -47,6 +47,12 @@ INDEX_COLUMNS: tuple[str, ...] = (
 
 _REQUIRED_COLUMNS = ("fov_name",)
 
+WINDOW_ROWS = 1 << 16
+"""Rows of each index column read at once (64 Ki rows: 0.5 MiB per int64 column)."""
+
+WINDOW_BYTES = 1 << 25
+"""Bytes of each array read at once (32 MiB, whole zarr chunks)."""
+
 
 @dataclass(frozen=True)
 class FovBlock:
@@ -85,6 +91,8 @@ class EmbeddingsStore:
             raise EmbeddingsError(
                 f"not a readable zarr group ({type(exc).__name__}: {exc})", path=self.path
             ) from exc
+        self._nodes: dict[str, Any] = {}
+        self._windows: dict[str, tuple[int, int, np.ndarray]] = {}
         self.arrays: dict[str, ArrayInfo] = {}
         for key in ARRAY_KEYS:
             array = self._array(key)
@@ -123,12 +131,13 @@ class EmbeddingsStore:
     def read_column(self, column: str, rows: np.ndarray | None = None) -> np.ndarray:
         """One obs column (strings as ``object`` arrays, integers as ``int64``)."""
         key = f"obs/{column}"
+        if key not in self._nodes:
+            try:
+                self._nodes[key] = self._root[key]
+            except KeyError:
+                raise EmbeddingsError("missing obs column", path=self.path, key=key) from None
         try:
-            node = self._root[key]
-        except KeyError:
-            raise EmbeddingsError("missing obs column", path=self.path, key=key) from None
-        try:
-            values = _decode_column(node, rows)
+            values = self._windowed(column, self._nodes[key], rows)
         except EmbeddingsError:
             raise
         except Exception as exc:
@@ -150,19 +159,38 @@ class EmbeddingsStore:
         )
 
     def read_rows(self, name: str, rows: np.ndarray) -> np.ndarray:
-        """Rows ``rows`` of array ``name`` (``X`` or ``X_projections``), C order."""
+        """Rows ``rows`` (increasing) of array ``name`` (``X`` or ``X_projections``), C order.
+
+        Reads go through a window of whole zarr chunks of about :data:`WINDOW_BYTES`,
+        so consecutive FOVs that share a chunk do not decompress it again; memory is
+        bounded by the window plus the returned block.
+        """
         info = self.arrays[name]
         array = self._array(info.key)
         try:
-            if rows.size and rows[-1] - rows[0] + 1 == rows.size:
-                values = array[int(rows[0]) : int(rows[-1]) + 1]
-            else:
-                values = array.get_orthogonal_selection((rows, slice(None)))
+            if not rows.size:
+                return np.empty((0, *info.shape[1:]), dtype=info.dtype)
+            low, high = int(rows[0]), int(rows[-1]) + 1
+            row_bytes = max(1, info.dtype.itemsize * int(np.prod(info.shape[1:])))
+            if (high - low) * row_bytes > WINDOW_BYTES and high - low > rows.size:
+                # Rows scattered over more than a window (interleaved FOVs): select them.
+                return np.asarray(array.get_orthogonal_selection((rows, slice(None))))
+            cached = self._windows.get(info.key)
+            if cached is None or low < cached[0] or high > cached[1]:
+                chunk = int(array.chunks[0])
+                span = max(high - low, WINDOW_BYTES // row_bytes)
+                start = low - low % chunk
+                stop = min(self.num_rows, -(-(low + span) // chunk) * chunk)
+                cached = (start, max(stop, high), np.asarray(array[start : max(stop, high)]))
+                self._windows[info.key] = cached
         except Exception as exc:
             raise EmbeddingsError(
                 f"unreadable chunk ({type(exc).__name__}: {exc})", path=self.path, key=info.key
             ) from exc
-        return np.ascontiguousarray(values)
+        window = cached[2]
+        if rows[-1] - rows[0] + 1 == rows.size:
+            return np.ascontiguousarray(window[low - cached[0] : high - cached[0]])
+        return window[rows - cached[0]]
 
     def read_fov(self, fov: str, *, arrays: tuple[str, ...] | None = None) -> FovBlock:
         """Index columns and arrays of one FOV."""
@@ -220,13 +248,32 @@ class EmbeddingsStore:
             return np.asarray([str(c) for c in categories[used].tolist()], dtype=object)[inverse]
         return self.read_column("fov_name")
 
+    def _windowed(self, column: str, node: Any, rows: np.ndarray | None) -> np.ndarray:
+        """Column values at ``rows``, read through a window of :data:`WINDOW_ROWS` rows.
+
+        FOVs are read in order and their rows are mostly contiguous, so one zarr read
+        serves many FOVs while memory stays bounded by the window.
+        """
+        if rows is None or not rows.size or rows[-1] + 1 - rows[0] > WINDOW_ROWS:
+            return _decode_column(node, rows)
+        low, high = int(rows[0]), int(rows[-1]) + 1
+        cached = self._windows.get(column)
+        if cached is None or low < cached[0] or high > cached[1]:
+            stop = min(self.num_rows, max(high, low + WINDOW_ROWS))
+            cached = (low, stop, _decode_column(node, np.arange(low, stop)))
+            self._windows[column] = cached
+        return cached[2][rows - cached[0]]
+
     def _array(self, key: str) -> Any:
+        if key in self._nodes:
+            return self._nodes[key]
         try:
             node = self._root[key]
         except KeyError:
             raise EmbeddingsError("missing array", path=self.path, key=key) from None
         if not isinstance(node, zarr.Array):
             raise EmbeddingsError("expected an array, found a group", path=self.path, key=key)
+        self._nodes[key] = node
         return node
 
     def _obs_columns(self) -> list[str]:

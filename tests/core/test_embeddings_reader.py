@@ -117,3 +117,24 @@ def test_group_instead_of_array(tmp_path: Path, embeddings: Embeddings) -> None:
     zarr.open_group(str(path / "obsm"), mode="a").create_group("X_projections")
     with pytest.raises(EmbeddingsError, match="found a group"):
         EmbeddingsStore(path)
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_small_read_windows_give_the_same_blocks(
+    tmp_path: Path, embeddings: Embeddings, monkeypatch: pytest.MonkeyPatch, interleaved: bool
+) -> None:
+    """Window switching (and scattered rows) must not change what a FOV reads."""
+    import repro_golden.embeddings as module
+
+    monkeypatch.setattr(module, "WINDOW_BYTES", 24 * 4 * 7)
+    monkeypatch.setattr(module, "WINDOW_ROWS", 9)
+    names = embeddings.obs["fov_name"].copy()
+    if interleaved:
+        names[::3] = "Z/9/9"
+    emb = embeddings.with_(obs={**embeddings.obs, "fov_name": names})
+    store = EmbeddingsStore(write_zarr_direct(tmp_path / "e.zarr", emb, zarr_format=2))
+    for block in store.iter_fovs():
+        np.testing.assert_array_equal(block.arrays["X"], emb.X[block.rows])
+        np.testing.assert_array_equal(block.arrays["X_projections"], emb.P[block.rows])
+        np.testing.assert_array_equal(block.index["id"], emb.obs["id"][block.rows])
+        assert block.index["fov_name"].tolist() == [block.name] * block.num_rows
