@@ -175,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         help="time VisCy on its first N batches only (it is slow); default: all",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dir", type=Path, default=None, help="keep the plate here")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="keep the plate here (reused if already there)"
+    )
     parser.add_argument(
         "--viscy-python",
         default=os.environ.get("REPRO_GOLDEN_VISCY_PYTHON"),
@@ -186,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         root = args.dir or Path(scratch)
         root.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        plate, tracks = build_plate(root, args)
+        if (root / "plate.zarr").exists():
+            plate, tracks = root / "plate.zarr", root / "tracks"  # --dir kept from a run
+        else:
+            plate, tracks = build_plate(root, args)
         frames = args.fovs * args.timepoints
         print(
             f"plate: {args.fovs} FOV x {args.timepoints} t, {args.size}x{args.size} float32, "
