@@ -6,11 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from repro_golden.case import Case
 from repro_golden.data.datamodule import PlateDataModule
 from repro_golden.examples.cases import CASES
 from repro_golden.examples.inputs import CASE_FILE, TRACKS, TRACKS_FILE, read_tracks
+from repro_golden.model.checkpoint import load_checkpoint
+from repro_golden.model.encoder import ContrastiveEncoder
+from repro_golden.model.module import ContrastiveModule
 
 
 def _kept_rows(name: str, directory: Path) -> int:
@@ -53,3 +57,34 @@ def test_case_file_feeds_the_data_pipeline(
     assert 0 < sizes[-1] < CASES[name].batch_size, "the last batch is partial"
     assert tuple(batches[0]["anchor"].shape[1:]) == anchor_shape
     assert all(np.isfinite(batch["anchor"].numpy()).all() for batch in batches)
+
+
+@pytest.mark.parametrize(
+    ("name", "fixture"), [("example", "example_dir"), ("zstack", "zstack_dir")]
+)
+def test_checkpoint_loads_strictly_and_its_batchnorm_statistics_matter(
+    name: str, fixture: str, request: pytest.FixtureRequest
+) -> None:
+    directory: Path = request.getfixturevalue(fixture)
+    module = ContrastiveModule(ContrastiveEncoder(**CASES[name].model_mapping()))
+    loaded = load_checkpoint(module, directory / "model.ckpt")
+    assert loaded.num_tensors == 194
+    state = module.state_dict()
+    for key in ("model.projection.1.running_mean", "model.projection.4.running_var"):
+        assert not torch.allclose(
+            state[key], torch.full_like(state[key], 0.0 if "mean" in key else 1.0)
+        )
+    case = Case.load(directory / CASE_FILE)
+    data = PlateDataModule(case.data)
+    data.setup("predict")
+    anchor = next(iter(data.predict_dataloader()))["anchor"][:4]
+    with torch.inference_mode():
+        module.eval()
+        features, projections = module(anchor)
+        module.train()
+        _, batch_statistics_projections = module(anchor)
+    assert features.shape == (4, 768)
+    assert projections.shape == (4, 32)
+    assert torch.isfinite(projections).all()
+    assert features.std(dim=0).mean() > 0.01, "cells get distinct embeddings"
+    assert not torch.allclose(projections, batch_statistics_projections)
