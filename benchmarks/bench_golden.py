@@ -155,16 +155,25 @@ def section_throughput(rows: int, fovs: int) -> None:
         for block in blocks:
             array_digest(block)
 
+    def digest_nan_free() -> None:
+        for block in blocks:
+            array_digest(block, nan_free=True)
+
     def summary() -> None:
         columns = ColumnAccumulator(800)
         for block in blocks:
             block_sketch(block, signs, columns)
 
     t_raw, t_digest, t_summary = best_of(5, raw), best_of(5, digest), best_of(3, summary)
+    t_known = best_of(5, digest_nan_free)
     print(f"  raw xxh3_128:      {gigabytes / t_raw:6.2f} GB/s")
     print(
         f"  canonical digest:  {gigabytes / t_digest:6.2f} GB/s "
         f"({100 * t_raw / t_digest:.0f}% of raw; goal >= 50%)"
+    )
+    print(
+        f"  digest, NaN-free known from the sketch pass (as golden write/check do): "
+        f"{gigabytes / t_known:6.2f} GB/s ({100 * t_raw / t_known:.0f}% of raw)"
     )
     print(f"  summary sketch:    {gigabytes / t_summary:6.2f} GB/s")
 

@@ -37,8 +37,8 @@ INDEX_TAG = b"repro-golden/index/1\0"
 FOV_TAG = b"repro-golden/fov/1\0"
 DATASET_TAG = b"repro-golden/dataset/1\0"
 
-_CHUNK_BYTES = 1 << 18
-"""Hash in ~256 KiB row blocks so the NaN check and the hash share a cache-resident block."""
+_CHUNK_BYTES = 1 << 16
+"""Hash in 64 KiB pieces so the NaN check and the hash share a cache-resident piece."""
 
 
 def canonical_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
@@ -53,30 +53,29 @@ def array_header(dtype: np.dtype[Any], shape: Sequence[int]) -> bytes:
     return ARRAY_TAG + dtype_str + b"\0" + shape_str + b"\0"
 
 
-def canonical_block(block: np.ndarray) -> np.ndarray:
-    """``block`` as C-ordered little-endian values with canonical NaNs (a copy only if needed)."""
-    values = np.ascontiguousarray(block, dtype=canonical_dtype(block.dtype))
-    if values.dtype.kind == "f" and values.size:
-        with np.errstate(invalid="ignore"):  # signaling NaNs
-            has_nan = bool(np.isnan(np.min(values)))
-        if has_nan:
-            values = values.copy()
-            values[np.isnan(values)] = np.nan
-    return values
+def array_digest(values: np.ndarray, *, nan_free: bool = False) -> str:
+    """xxh3-128 hex digest of the canonical bytes of ``values`` (any order or byte order).
 
-
-def array_digest(values: np.ndarray) -> str:
-    """xxh3-128 hex digest of the canonical bytes of ``values`` (any order or byte order)."""
+    Hashes cache-sized pieces of the flattened canonical array; each piece is
+    checked for NaN (a SIMD ``minimum.reduce``, which propagates NaN) just before
+    it is hashed, and copied with canonical NaNs only if it holds one. A caller
+    that already knows the values hold no NaN (the summary pass flags NaN rows)
+    passes ``nan_free=True`` to skip the check; a wrong promise gives a wrong digest.
+    """
     hasher = xxhash.xxh3_128()
     hasher.update(array_header(values.dtype, values.shape))
-    if values.ndim == 0:
-        hasher.update(canonical_block(values.reshape(1)).tobytes())
+    flat = np.ascontiguousarray(values, dtype=canonical_dtype(values.dtype)).reshape(-1)
+    if flat.dtype.kind != "f" or nan_free:
+        hasher.update(flat.data)
         return hasher.hexdigest()
-    values = np.ascontiguousarray(values)
-    row_bytes = max(1, values[0:1].nbytes) if values.shape[0] else 1
-    step = max(1, _CHUNK_BYTES // row_bytes)
-    for start in range(0, values.shape[0], step):
-        hasher.update(canonical_block(values[start : start + step]).data)
+    step = max(1, _CHUNK_BYTES // flat.itemsize)
+    with np.errstate(invalid="ignore"):  # signaling NaNs
+        for start in range(0, flat.size, step):
+            piece = flat[start : start + step]
+            if np.isnan(np.minimum.reduce(piece)):
+                piece = piece.copy()
+                piece[np.isnan(piece)] = np.nan
+            hasher.update(piece.data)
     return hasher.hexdigest()
 
 

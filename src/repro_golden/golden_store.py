@@ -37,6 +37,7 @@ from repro_golden.digest import (
 from repro_golden.embeddings import EmbeddingsStore
 from repro_golden.errors import GoldenFileError
 from repro_golden.summary import (
+    FLAG_NAN,
     ColumnAccumulator,
     RowStats,
     StoredRows,
@@ -129,7 +130,8 @@ def summarize(store: EmbeddingsStore, *, case: str | None = None) -> Golden:
             values = block.arrays[name]
             rows, stats[name] = block_sketch(values, signs[name], columns[name])
             parts[name].append(rows)
-            digests[name] = array_digest(values)
+            nan_free = not (rows.flags & FLAG_NAN).any()
+            digests[name] = array_digest(values, nan_free=nan_free)
         fovs.append(
             FovGolden(
                 name=block.name,

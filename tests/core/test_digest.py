@@ -123,3 +123,10 @@ def test_merkle_digests_depend_on_every_fov_and_their_order() -> None:
         [("B/1/0", b), ("A/1/0", a)]
     )
     assert dataset_digest([("A/1/0", a)]) != dataset_digest([("A/1/0", a), ("B/1/0", b)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(float_arrays)
+def test_nan_free_promise_gives_the_same_digest(values: np.ndarray) -> None:
+    if not np.isnan(values).any():
+        assert array_digest(values, nan_free=True) == array_digest(values)
