@@ -17,7 +17,7 @@ row-table building (``setup``). The default run stays well under two minutes
 on a 2-core machine; ``--fovs``, ``--timepoints``, ``--cells`` and ``--size``
 scale it up.
 
-    python benchmarks/bench_input.py [--fovs 2] [--timepoints 4] [--cells 300]
+    python benchmarks/bench_input.py [--fovs 2] [--timepoints 8] [--cells 200]
 """
 
 from __future__ import annotations
@@ -76,34 +76,22 @@ def build_plate(root: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     ) as plate:
         for f in range(args.fovs):
             position = plate.create_position("A", str(f + 1), "0")
+            background = 100 + 20 * np.sin(6 * yy + f) * np.cos(5 * xx - f)
             data = np.empty((args.timepoints, 2, 1, size, size), dtype=np.float32)
             for t in range(args.timepoints):
                 for c in range(2):
-                    background = 100 + 20 * np.sin(6 * yy + t + c) * np.cos(5 * xx - f)
                     noise = rng.standard_normal((size, size), dtype=np.float32)
                     data[t, c, 0] = background + 5 * noise
             position.create_image("0", data)
-            position.zattrs["normalization"] = {
-                name: {"fov_statistics": {"mean": 100.0, "std": 15.0}}
-                for name in ("Phase3D", "GFP")
-            }
+            stats = {"fov_statistics": {"mean": 100.0, "std": 15.0}}
+            position.zattrs["normalization"] = {"Phase3D": stats, "GFP": stats}
+            # ultrack order: track by track; cells drift a little, a few leave the frame
             rows = []
             for track in range(args.cells):
                 y, x = rng.integers(half + 1, size - half - 1, size=2)
                 for t in range(args.timepoints):
-                    jitter = rng.integers(-3, 4, size=2)
-                    rows.append(
-                        (
-                            track,
-                            t,
-                            track * 1000 + t,
-                            -1,
-                            -1,
-                            0,
-                            int(y + jitter[0]),
-                            int(x + jitter[1]),
-                        )
-                    )
+                    dy, dx = rng.integers(-3, 4, size=2)
+                    rows.append((track, t, track * 1000 + t, -1, -1, 0, int(y + dy), int(x + dx)))
             directory = tracks_path / "A" / str(f + 1) / "0"
             directory.mkdir(parents=True)
             pd.DataFrame(
@@ -162,8 +150,8 @@ def run_viscy(python: str, mapping: dict[str, Any], max_batches: int | None) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fovs", type=int, default=2)
-    parser.add_argument("--timepoints", type=int, default=4)
-    parser.add_argument("--cells", type=int, default=300, help="tracks (cells per frame) per FOV")
+    parser.add_argument("--timepoints", type=int, default=8)
+    parser.add_argument("--cells", type=int, default=200, help="tracks (cells per frame) per FOV")
     parser.add_argument("--size", type=int, default=2048, help="frame height and width")
     parser.add_argument("--patch", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=64)

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import zarr
 
 from repro_golden.data.index import RowIndex
 from repro_golden.data.patches import Normalizer, PatchGeometry
+from repro_golden.data.regions import RegionReader
 from repro_golden.errors import DataError
 
 _Box = tuple[int, int, int, int]
@@ -171,7 +171,7 @@ class BatchStream:
         sizes = [len(self._batch_rows(b)) for b in self.order]
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         batches = _BatchBuffers(starts, self._geometry.output_shape, self._buffer_dtype())
-        arrays: dict[int, zarr.Array] = {}
+        readers: dict[int, RegionReader] = {}
         emitted = 0
         pool = ThreadPoolExecutor(self._read_threads, thread_name_prefix="repro-golden-decode")
         with pool:
@@ -182,10 +182,10 @@ class BatchStream:
                     step = next(plan, None)
                     if step is None:
                         break
-                    if step.fov not in arrays:
-                        arrays[step.fov] = self._index.fovs[step.fov].open_image()
+                    if step.fov not in readers:
+                        readers[step.fov] = RegionReader(self._index.fovs[step.fov].path / "0")
                     box = self._region(step, rows)
-                    future = pool.submit(self._read_frame, step, arrays[step.fov], box)
+                    future = pool.submit(self._read_frame, step, readers[step.fov], box)
                     pending.append((step, box, future))
                 if not pending or self._stop.is_set():
                     break
@@ -223,10 +223,20 @@ class BatchStream:
         values = self._index.values
         return self._geometry.window(int(values["y"][row]), int(values["x"][row]))
 
-    def _read_frame(self, step: FrameRead, array: zarr.Array, box: _Box) -> np.ndarray:
-        """:meth:`_read`, with a failure reported as a :class:`DataError` naming the frame."""
+    def _read_frame(self, step: FrameRead, reader: RegionReader, box: _Box) -> np.ndarray:
+        """Decode the (C, Z, Y, X) region ``box`` of the step's frame (runs on the pool).
+
+        A failure is reported as a :class:`DataError` naming the frame.
+        """
+        y0, y1, x0, x1 = box
         try:
-            return self._read(array, step.t, box)
+            return reader.read(
+                step.t,
+                self._geometry.channels,
+                self._geometry.z_slice,
+                slice(y0, y1),
+                slice(x0, x1),
+            )
         except Exception as error:
             fov = self._index.fovs[step.fov]
             raise DataError(
@@ -235,15 +245,6 @@ class BatchStream:
                 path=fov.path / "0",
                 key=f"t={step.t}",
             ) from error
-
-    def _read(self, array: zarr.Array, t: int, box: _Box) -> np.ndarray:
-        """Decode the (C, Z, Y, X) region ``box`` of time point ``t`` (runs on the pool)."""
-        y0, y1, x0, x1 = box
-        z = self._geometry.z_slice
-        channels = self._geometry.channels
-        if list(channels) == list(range(channels[0], channels[0] + len(channels))):
-            return np.asarray(array[t, channels[0] : channels[0] + len(channels), z, y0:y1, x0:x1])
-        return np.stack([np.asarray(array[t, c, z, y0:y1, x0:x1]) for c in channels])
 
     def _cut(
         self,

@@ -39,10 +39,6 @@ class FieldOfView:
         """``row/col`` of the well holding this FOV."""
         return self.name.rsplit("/", 1)[0]
 
-    def open_image(self) -> zarr.Array:
-        """Open array ``0`` read-only (cheap; callers keep one per thread or share it)."""
-        return zarr.open_array(self.path / IMAGE_ARRAY, mode="r")
-
 
 def _ome_attrs(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
     """OME metadata: under ``ome`` in NGFF 0.5, at the top level in 0.4."""
