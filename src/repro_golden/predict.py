@@ -49,6 +49,41 @@ class PredictionResult:
         return f"{self.cells} cells in {self.seconds:.1f} s ({self.cells_per_second:.1f} cells/s)"
 
 
+def _progress_callback(total_cells: int) -> Any:
+    """A tqdm bar counting cells on global rank 0 (Lightning's own bar counts batches)."""
+    from lightning.pytorch import Callback, LightningModule, Trainer
+    from tqdm import tqdm
+
+    class CellProgress(Callback):
+        def __init__(self) -> None:
+            self.bar: Any = None
+
+        def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+            if trainer.is_global_zero:
+                self.bar = tqdm(total=total_cells, desc="Predicting", unit="cells", leave=True)
+
+        def on_predict_batch_end(
+            self,
+            trainer: Trainer,
+            pl_module: LightningModule,
+            outputs: Any,
+            batch: Any,
+            batch_idx: int,
+            dataloader_idx: int = 0,
+        ) -> None:
+            if self.bar is not None:
+                # Under DDP only rank 0's share is seen; scale to the whole plate.
+                self.bar.update(len(batch["row"]) * trainer.world_size)
+
+        def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+            if self.bar is not None:
+                self.bar.n = min(self.bar.n, total_cells)
+                self.bar.close()
+                self.bar = None
+
+    return CellProgress()
+
+
 def _accelerator(case: Case, device: str | None) -> str:
     if device is None:
         return case.trainer.accelerator
@@ -145,8 +180,8 @@ def predict(
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
-            enable_progress_bar=progress,
-            callbacks=[writer],
+            enable_progress_bar=False,
+            callbacks=[writer, *([_progress_callback(datamodule.num_rows)] if progress else [])],
             default_root_dir=target.parent,
             **case.numerics.trainer_kwargs(),
         )

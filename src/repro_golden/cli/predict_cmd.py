@@ -50,11 +50,14 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, predict, print the summary line."""
     import logging
 
+    import lightning.pytorch  # noqa: F401  (configures its loggers on import)
+
     from repro_golden.predict import predict
     from repro_golden.viscy_config import load_config
 
     # Lightning's start-up chatter (accelerator banners, tips) is not ours to print.
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     case = load_config(args.config)
     result = predict(
         case,
