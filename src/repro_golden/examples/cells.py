@@ -88,17 +88,9 @@ def _initial_centre(
     return y, x
 
 
-def simulate_fov(case: ExampleCase, fov_index: int) -> list[list[Cell]]:
-    """Cells present in each frame of one FOV (list per time point, in track order).
-
-    A cell whose centre leaves the frame ends its track; a dividing cell ends
-    its track and two daughters, each a new track, appear at the next time
-    point on either side of it.
-    """
-    rng = fov_generator(case, fov_index, 0)
-    n_t, n_z, height, width = case.shape
-    next_track = 1
-    frames: list[list[Cell]] = []
+def _first_cells(case: ExampleCase, rng: np.random.Generator) -> list[_Live]:
+    """The cells of time point 0, tracks numbered from 1, none overlapping."""
+    n_z = case.shape[1]
     live: list[_Live] = []
     taken: list[tuple[int, int]] = []
     for k in range(case.cells_per_fov):
@@ -109,7 +101,7 @@ def simulate_fov(case: ExampleCase, fov_index: int) -> list[list[Cell]]:
         speed = float(rng.uniform(2.0, 6.0))
         direction = float(rng.uniform(-1.0, 1.0) * np.pi)
         cell = Cell(
-            track_id=next_track,
+            track_id=k + 1,
             t=0,
             node_id=1_000_000 + k + 1,
             parent_track_id=NO_PARENT,
@@ -123,48 +115,68 @@ def simulate_fov(case: ExampleCase, fov_index: int) -> list[list[Cell]]:
             brightness=float(rng.uniform(0.2, 1.0)),
             texture_seed=int(rng.integers(0, 2**31)),
         )
-        next_track += 1
         live.append(_Live(cell, (speed * np.sin(direction), speed * np.cos(direction))))
-    frames.append([item.cell for item in live])
+    return live
 
+
+def _daughters(mother: Cell, rng: np.random.Generator, first_track: int) -> list[_Live]:
+    """Two new tracks on either side of ``mother`` along its long axis, moving apart."""
+    offset = 0.75 * mother.radius_y
+    daughters = []
+    for number, sign in enumerate((-1.0, 1.0)):
+        along = (sign * np.cos(mother.angle), sign * np.sin(mother.angle))
+        daughter = replace(
+            mother,
+            track_id=first_track + number,
+            parent_track_id=mother.track_id,
+            parent_id=mother.node_id,
+            y=int(np.rint(mother.y + offset * along[0])),
+            x=int(np.rint(mother.x + offset * along[1])),
+            radius_y=mother.radius_y * 0.8,
+            radius_x=mother.radius_x * 0.8,
+            angle=mother.angle + float(rng.normal(0.0, 0.3)),
+            texture_seed=int(rng.integers(0, 2**31)),
+        )
+        daughters.append(_Live(daughter, (2.0 * along[0], 2.0 * along[1])))
+    return daughters
+
+
+def _moved(item: _Live, rng: np.random.Generator) -> _Live:
+    """The same track one time point later: velocity jittered, shape turned a little."""
+    mother = item.cell
+    vy = item.velocity[0] + float(rng.normal(0.0, 1.0))
+    vx = item.velocity[1] + float(rng.normal(0.0, 1.0))
+    moved = replace(
+        mother,
+        parent_id=mother.node_id,
+        y=int(np.rint(mother.y + vy)),
+        x=int(np.rint(mother.x + vx)),
+        angle=mother.angle + float(rng.normal(0.0, 0.1)),
+    )
+    return _Live(moved, (vy, vx))
+
+
+def simulate_fov(case: ExampleCase, fov_index: int) -> list[list[Cell]]:
+    """Cells present in each frame of one FOV (list per time point, in track order).
+
+    A cell whose centre leaves the frame ends its track; a dividing cell ends
+    its track and two daughters, each a new track, appear at the next time
+    point on either side of it. Node ids are ``(t + 1) * 1_000_000 + k``.
+    """
+    rng = fov_generator(case, fov_index, 0)
+    n_t, _, height, width = case.shape
+    live = _first_cells(case, rng)
+    next_track = len(live) + 1
+    frames = [[item.cell for item in live]]
     for t in range(1, n_t):
         upcoming: list[_Live] = []
         for item in live:
-            mother = item.cell
-            if rng.random() < case.division_probability and mother.radius_y > _MIN_RADIUS + 2:
-                offset = 0.75 * mother.radius_y
-                for sign in (-1.0, 1.0):
-                    dy = sign * offset * np.cos(mother.angle)
-                    dx = sign * offset * np.sin(mother.angle)
-                    daughter = replace(
-                        mother,
-                        track_id=next_track,
-                        parent_track_id=mother.track_id,
-                        parent_id=mother.node_id,
-                        y=int(np.rint(mother.y + dy)),
-                        x=int(np.rint(mother.x + dx)),
-                        radius_y=mother.radius_y * 0.8,
-                        radius_x=mother.radius_x * 0.8,
-                        angle=mother.angle + float(rng.normal(0.0, 0.3)),
-                        texture_seed=int(rng.integers(0, 2**31)),
-                    )
-                    next_track += 1
-                    velocity = (
-                        sign * 2.0 * np.cos(mother.angle),
-                        sign * 2.0 * np.sin(mother.angle),
-                    )
-                    upcoming.append(_Live(daughter, velocity))
-                continue
-            vy = item.velocity[0] + float(rng.normal(0.0, 1.0))
-            vx = item.velocity[1] + float(rng.normal(0.0, 1.0))
-            moved = replace(
-                mother,
-                parent_id=mother.node_id,
-                y=int(np.rint(mother.y + vy)),
-                x=int(np.rint(mother.x + vx)),
-                angle=mother.angle + float(rng.normal(0.0, 0.1)),
-            )
-            upcoming.append(_Live(moved, (vy, vx)))
+            divides = rng.random() < case.division_probability
+            if divides and item.cell.radius_y > _MIN_RADIUS + 2:
+                upcoming.extend(_daughters(item.cell, rng, next_track))
+                next_track += 2
+            else:
+                upcoming.append(_moved(item, rng))
         live = []
         for item in upcoming:
             cell = item.cell
