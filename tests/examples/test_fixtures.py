@@ -16,7 +16,7 @@ from repro_golden.examples import fixtures
 from repro_golden.examples.fixtures import FixtureDrift, InputDigestDriftError
 
 _ARRAYS = hnp.arrays(
-    dtype=st.sampled_from([np.float32, np.int64, np.uint16]),
+    dtype=st.sampled_from([np.float32, np.float64, np.int64, np.uint16, np.uint8, np.bool_]),
     shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=5),
 )
 

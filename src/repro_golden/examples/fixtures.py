@@ -42,8 +42,7 @@ _MAX_LISTED = 20
 def array_digest(array: Any) -> str:
     """Digest of an array's canonical bytes (dtype, shape, C order, little endian)."""
     values = np.asarray(array)
-    dtype = values.dtype.newbyteorder("<") if values.dtype.byteorder == ">" else values.dtype
-    dtype = dtype.newbyteorder("<") if dtype.byteorder == "=" else dtype
+    dtype = values.dtype.newbyteorder("<")  # single-byte dtypes keep "|"
     canonical = np.ascontiguousarray(values, dtype=dtype)
     header = json.dumps({"dtype": dtype.str, "shape": list(values.shape)}, separators=(",", ":"))
     hasher = xxhash.xxh3_128(header.encode("ascii") + b"\n")
