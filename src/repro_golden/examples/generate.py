@@ -3,8 +3,8 @@
 Everything is built in a staging directory inside the target, hashed from
 the files read back, and compared with ``golden/<case>/inputs.json``; only
 when the digests match (or re-recording was asked for) are the items moved
-into place. A drift therefore leaves the target as it was, and no
-prediction can run on drifted inputs.
+into place, each one atomically and the case file last. A drift therefore
+leaves the target as it was, and no prediction can run on drifted inputs.
 """
 
 from __future__ import annotations
