@@ -114,6 +114,15 @@ def test_bad_values_name_the_file_the_key_and_what_was_expected(
     assert expected in str(caught.value)
 
 
+def test_decode_threads_follow_slurm_and_num_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
+    assert load().decode_threads == 3
+    assert load(num_workers=5).decode_threads == 5
+    assert load(read_threads=2, num_workers=5).decode_threads == 2
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "64")
+    assert load().decode_threads == 8
+
+
 def test_alias_and_viscy_name_together_is_an_error() -> None:
     with pytest.raises(ConfigError, match="given twice"):
         load(include_wells=["A/1"], fit_include_wells=["A/2"])

@@ -153,6 +153,10 @@ def test_a_read_failure_reaches_the_consumer(make_plate: MakePlate) -> None:
     with pytest.raises(DataError, match="cannot read time point 0") as caught:
         list(module.predict_dataloader())
     assert caught.value.path == plate / "A/1/0/0"
+    dataset = module.predict_dataset
+    assert dataset is not None
+    with pytest.raises(DataError):  # asked again: a fresh attempt, not a hang
+        dataset[0]
     module.teardown("predict")
     assert not reader_threads()
 

@@ -22,7 +22,7 @@ def run(config: dict, out_path: str) -> None:
     from viscy.data.triplet import TripletDataModule
     from viscy.transforms import NormalizeSampled
 
-    for ours_only in ("cache_bytes", "prefetch_batches"):
+    for ours_only in ("cache_bytes", "prefetch_batches", "read_threads"):
         config.pop(ours_only, None)
     normalizations = [NormalizeSampled(**spec) for spec in config.pop("normalizations", [])]
     aliases = {"include_wells": "fit_include_wells", "exclude_fov_names": "fit_exclude_fovs"}

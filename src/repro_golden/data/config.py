@@ -89,7 +89,11 @@ class DataConfig:
 
     Loader tuning that VisCy does not have: ``cache_bytes`` bounds the memory
     of patches cut ahead of the batch being served, ``prefetch_batches`` how
-    many finished batches may wait for the model.
+    many finished batches may wait for the model, ``read_threads`` how many
+    frames are decoded at once (see :attr:`decode_threads`). VisCy's
+    ``num_workers`` (thread workers of its DataLoader) has no other role here:
+    our DataLoader runs in the main process and reading happens on the
+    loader's own threads.
     """
 
     data_path: Path
@@ -109,7 +113,18 @@ class DataConfig:
     include_track_ids: tuple[int, ...] | None = None
     cache_bytes: int = 1 << 30
     prefetch_batches: int = 4
+    read_threads: int | None = None
     source: Path | None = field(default=None, compare=False)
+
+    @property
+    def decode_threads(self) -> int:
+        """``read_threads``, else like VisCy's tensorstore: ``$SLURM_CPUS_PER_TASK`` or the
+        CPU count (at most 8), and never fewer than ``num_workers``."""
+        if self.read_threads is not None:
+            return self.read_threads
+        cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+        available = int(cpus) if cpus.isdigit() and int(cpus) > 0 else (os.cpu_count() or 1)
+        return max(1, self.num_workers, min(8, available))
 
     @property
     def final_z_size(self) -> int:
@@ -165,8 +180,9 @@ class DataConfig:
             ("num_workers", 0),
             ("cache_bytes", 1),
             ("prefetch_batches", 1),
+            ("read_threads", 1),
         ):
-            if key in values:
+            if values.get(key) is not None:
                 kwargs[key] = parser.integer(values[key], key, minimum=minimum)
         if values.get("z_window_size") is not None:
             kwargs["z_window_size"] = parser.integer(values["z_window_size"], "z_window_size", 1)

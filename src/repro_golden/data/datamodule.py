@@ -68,7 +68,11 @@ class PlateBatches(Dataset[dict[str, Any]]):
         if not 0 <= batch < len(self):
             raise IndexError(f"batch {batch} out of range 0..{len(self) - 1}")
         stream = self._stream
-        if stream is None or batch not in stream.order[self._offset : self._offset + _SKIP_LIMIT]:
+        if (
+            stream is None
+            or stream.finished
+            or batch not in stream.order[self._offset : self._offset + _SKIP_LIMIT]
+        ):
             stream = self._restart(batch)
         while True:
             entry = stream.get()
@@ -93,7 +97,7 @@ class PlateBatches(Dataset[dict[str, Any]]):
             order=order,
             horizon=self.horizon,
             prefetch=self.config.prefetch_batches,
-            read_threads=max(1, self.config.num_workers),
+            read_threads=self.config.decode_threads,
         )
         self._offset = 0
         return self._stream

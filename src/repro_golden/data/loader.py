@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +110,8 @@ class BatchStream:
         read_threads: int,
     ) -> None:
         self.order = list(order)
+        self.finished = False
+        """True once the last batch or a failure was handed out: ``get`` gives nothing more."""
         self._index = index
         self._geometry = geometry
         self._normalizer = normalizer
@@ -134,9 +136,14 @@ class BatchStream:
 
     def get(self) -> tuple[int, dict[str, Any]] | None:
         """The next batch as ``(batch_number, item)``, or ``None`` after the last one."""
+        if self.finished:
+            return None
         entry = self._queue.get()
         if isinstance(entry, _Failure):
+            self.finished = True
             raise entry.error
+        if entry is None:
+            self.finished = True
         return entry
 
     def close(self) -> None:
@@ -296,9 +303,3 @@ class _BatchBuffers:
     def pop(self, batch: int) -> np.ndarray:
         """Hand over (and forget) batch ``batch``'s buffer; every slot must have been cut."""
         return self._buffers.pop(batch)
-
-
-def iter_stream(stream: BatchStream) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Iterate a stream to its end."""
-    while (entry := stream.get()) is not None:
-        yield entry
