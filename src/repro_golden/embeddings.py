@@ -50,8 +50,8 @@ _REQUIRED_COLUMNS = ("fov_name",)
 WINDOW_ROWS = 1 << 16
 """Rows of each index column read at once (64 Ki rows: 0.5 MiB per int64 column)."""
 
-WINDOW_BYTES = 1 << 25
-"""Bytes of each array read at once (32 MiB, whole zarr chunks)."""
+WINDOW_BYTES = 1 << 23
+"""Bytes of each array read at once (8 MiB, whole zarr chunks)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class EmbeddingsStore:
             if column not in present:
                 raise EmbeddingsError("missing obs column", path=self.path, key=f"obs/{column}")
         self.index_columns: tuple[str, ...] = tuple(c for c in INDEX_COLUMNS if c in present)
-        self.fov_names, self._fov_rows = _group_rows(self._fov_labels())
+        self.fov_names, self._fov_rows = _group_rows(*self._fov_labels())
 
     @property
     def zarr_format(self) -> int:
@@ -223,30 +223,33 @@ class EmbeddingsStore:
                 value = json.loads(value)
         return value if isinstance(value, dict) else {"value": value}
 
-    def _fov_labels(self) -> np.ndarray:
-        """``fov_name`` of every row; categorical codes are grouped without decoding strings."""
+    def _fov_labels(self) -> tuple[np.ndarray, list[str]]:
+        """An integer label per row and the FOV name of each label.
+
+        Categorical columns are grouped by their codes, never decoding a string per row.
+        """
         node: Any = self._root["obs/fov_name"]
-        if node.attrs.get("encoding-type") == "categorical":
-            try:
-                codes = np.asarray(node["codes"][...])
-                categories = np.asarray(node["categories"][...])
-            except Exception as exc:
-                raise EmbeddingsError(
-                    f"unreadable column ({type(exc).__name__}: {exc})",
-                    path=self.path,
-                    key="obs/fov_name",
-                ) from exc
-            if codes.shape != (self.num_rows,) or (
-                codes.size and (codes.min() < 0 or codes.max() >= categories.size)
-            ):
-                raise EmbeddingsError(
-                    f"expected {self.num_rows} codes within the categories",
-                    path=self.path,
-                    key="obs/fov_name",
-                )
-            used, inverse = np.unique(codes, return_inverse=True)
-            return np.asarray([str(c) for c in categories[used].tolist()], dtype=object)[inverse]
-        return self.read_column("fov_name")
+        if node.attrs.get("encoding-type") != "categorical":
+            unique, labels = np.unique(self.read_column("fov_name"), return_inverse=True)
+            return labels, [str(u) for u in unique.tolist()]
+        try:
+            codes = np.asarray(node["codes"][...])
+            categories = np.asarray(node["categories"][...])
+        except Exception as exc:
+            raise EmbeddingsError(
+                f"unreadable column ({type(exc).__name__}: {exc})",
+                path=self.path,
+                key="obs/fov_name",
+            ) from exc
+        if codes.shape != (self.num_rows,) or (
+            codes.size and (codes.min() < 0 or codes.max() >= categories.size)
+        ):
+            raise EmbeddingsError(
+                f"expected {self.num_rows} codes within the categories",
+                path=self.path,
+                key="obs/fov_name",
+            )
+        return codes, [str(c) for c in categories.tolist()]
 
     def _windowed(self, column: str, node: Any, rows: np.ndarray | None) -> np.ndarray:
         """Column values at ``rows``, read through a window of :data:`WINDOW_ROWS` rows.
@@ -286,18 +289,20 @@ class EmbeddingsStore:
         return [str(k) for k in obs]
 
 
-def _group_rows(fov_names: np.ndarray) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:
-    """FOV names in first-appearance order and each FOV's row positions."""
-    unique, first, inverse = np.unique(fov_names, return_index=True, return_inverse=True)
+def _group_rows(
+    labels: np.ndarray, names: list[str]
+) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:
+    """FOV names in first-appearance order and each FOV's row positions (increasing)."""
+    used, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    labels = rank[inverse]
-    sorted_rows = np.argsort(labels, kind="stable").astype(np.int64)
-    bounds = np.searchsorted(labels[sorted_rows], np.arange(order.size + 1))
-    names = tuple(str(unique[i]) for i in order)
-    groups = {name: sorted_rows[bounds[i] : bounds[i + 1]] for i, name in enumerate(names)}
-    return names, groups
+    ranks = rank[inverse.reshape(-1)]
+    sorted_rows = np.argsort(ranks, kind="stable").astype(np.int64)
+    bounds = np.searchsorted(ranks[sorted_rows], np.arange(order.size + 1))
+    fovs = tuple(names[int(used[i])] for i in order)
+    groups = {name: sorted_rows[bounds[i] : bounds[i + 1]] for i, name in enumerate(fovs)}
+    return fovs, groups
 
 
 def _select(array: Any, rows: np.ndarray | None) -> np.ndarray:
