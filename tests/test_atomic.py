@@ -38,9 +38,14 @@ def test_file_mode_follows_umask(tmp_path: Path) -> None:
 
 def test_directory_is_published_only_when_complete(tmp_path: Path) -> None:
     target = tmp_path / "emb.zarr"
-    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
-        (tmp / "X").write_text("partial")
-        raise RuntimeError("killed halfway")
+
+    def write_half() -> None:
+        with atomic_directory(target) as tmp:
+            (tmp / "X").write_text("partial")
+            raise RuntimeError("killed halfway")
+
+    with pytest.raises(RuntimeError):
+        write_half()
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -49,7 +54,7 @@ def test_existing_directory_refused_then_replaced_on_request(tmp_path: Path) -> 
     target = tmp_path / "emb.zarr"
     target.mkdir()
     (target / "old").write_text("old")
-    with pytest.raises(OutputExistsError, match="emb.zarr"), atomic_directory(target):
+    with pytest.raises(OutputExistsError, match=r"emb\.zarr"), atomic_directory(target):
         pass
     assert (target / "old").exists()
     with atomic_directory(target, overwrite=True) as tmp:
