@@ -77,8 +77,9 @@ def shared_python(session: nox.Session) -> str:
     if SHARED_ENV.exists():
         shutil.rmtree(SHARED_ENV)
     session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
-    pip = (str(python), "-m", "pip", "install", "--disable-pip-version-check")
-    session.run(*pip, "--upgrade", "pip", external=True, silent=True)
+    # --no-compile: byte-compiling torch's and the CUDA wheels' sources at install time
+    # costs more than compiling the few modules a session imports, on first import.
+    pip = (str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile")
     session.run(*pip, *TORCH_PINS, "-e", f"{ROOT}[dev]", external=True)
     stamp_file.write_text(stamp)
     session.log(f"created {SHARED_ENV} in {time.perf_counter() - start:.0f} s")

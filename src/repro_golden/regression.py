@@ -51,12 +51,18 @@ REGEN_HINT = (
 
 
 @contextlib.contextmanager
-def _exclusive(target: Path) -> Iterator[None]:
-    """Hold an inter-process lock for writing ``target`` (lock file in the temp dir)."""
+def _locked(target: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an inter-process lock on ``target``: shared to read it, exclusive to write it.
+
+    A writer replaces a golden directory's sketch file and removes the old one
+    after switching the manifest, so a reader holds the shared lock from reading
+    the manifest to reading the sketch. The lock file lives in the temp dir,
+    keyed by the resolved path, so nothing is added to the golden directory.
+    """
     key = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:16]
     lock_path = Path(tempfile.gettempdir()) / f"repro-golden-{key}.lock"
     with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -204,7 +210,7 @@ class GoldenRegressionFixture(_RegressionCheck):
             if directory == obtained_dir:
                 write_golden(embeddings, directory, case=record)
                 return
-            with _exclusive(directory):
+            with _locked(directory):
                 write_golden(embeddings, directory, case=record)
 
         def compare(obtained: Path, expected: Path) -> None:
@@ -212,9 +218,10 @@ class GoldenRegressionFixture(_RegressionCheck):
             from repro_golden.api import check_golden
 
             try:
-                report = check_golden(
-                    embeddings, expected.parent, tolerance=spec, reference=reference_path
-                )
+                with _locked(expected.parent, shared=True):
+                    report = check_golden(
+                        embeddings, expected.parent, tolerance=spec, reference=reference_path
+                    )
             except InputError as exc:
                 if _is_within(exc.path, expected.parent):
                     raise AssertionError(
@@ -283,7 +290,7 @@ class EmbeddingRegressionFixture(_RegressionCheck):
             store = path.parent
             if store.resolve() == embeddings.resolve():
                 return  # the obtained store is already on disk
-            with _exclusive(store), atomic_directory(store, overwrite=True) as tmp:
+            with _locked(store), atomic_directory(store, overwrite=True) as tmp:
                 shutil.copytree(embeddings, tmp, dirs_exist_ok=True)
 
         def compare(obtained: Path, expected: Path) -> None:
@@ -291,7 +298,8 @@ class EmbeddingRegressionFixture(_RegressionCheck):
             from repro_golden.api import compare_embeddings
 
             try:
-                report = compare_embeddings(embeddings, expected.parent, tolerance=spec)
+                with _locked(expected.parent, shared=True):
+                    report = compare_embeddings(embeddings, expected.parent, tolerance=spec)
             except InputError as exc:
                 if _is_within(exc.path, expected.parent):
                     raise AssertionError(
