@@ -166,18 +166,22 @@ def section_throughput(rows: int, fovs: int) -> None:
         for block in blocks:
             block_sketch(block, signs, columns)
 
-    t_raw, t_digest, t_summary = best_of(5, raw), best_of(5, digest), best_of(3, summary)
-    t_known = best_of(5, digest_nan_free)
-    print(f"  raw xxh3_128:      {gigabytes / t_raw:6.2f} GB/s")
+    # Interleaved repeats: each ratio compares runs made seconds apart on a shared machine.
+    runs = [(best_of(1, raw), best_of(1, digest), best_of(1, digest_nan_free)) for _ in range(9)]
+    t_raw = min(r[0] for r in runs)
+    ratio = float(np.median([r[0] / r[1] for r in runs]))
+    ratio_known = float(np.median([r[0] / r[2] for r in runs]))
+    t_summary = best_of(3, summary)
+    print(f"  raw xxh3_128:      {gigabytes / t_raw:6.2f} GB/s (best of 9)")
     print(
-        f"  canonical digest:  {gigabytes / t_digest:6.2f} GB/s "
-        f"({100 * t_raw / t_digest:.0f}% of raw; goal >= 50%)"
+        f"  canonical digest:  {gigabytes / min(r[1] for r in runs):6.2f} GB/s; median ratio "
+        f"to raw in the same repeat {100 * ratio:.0f}% (goal >= 50%)"
     )
     print(
-        f"  digest, NaN-free known from the sketch pass (as golden write/check do): "
-        f"{gigabytes / t_known:6.2f} GB/s ({100 * t_raw / t_known:.0f}% of raw)"
+        f"  digest with NaN-freedom known from the sketch pass (golden write/check): "
+        f"{gigabytes / min(r[2] for r in runs):6.2f} GB/s; median ratio {100 * ratio_known:.0f}%"
     )
-    print(f"  summary sketch:    {gigabytes / t_summary:6.2f} GB/s")
+    print(f"  summary sketch:    {gigabytes / t_summary:6.2f} GB/s (best of 3)")
 
 
 def section_write(rows: int, fovs: int) -> None:

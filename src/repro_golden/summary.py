@@ -120,10 +120,10 @@ def block_sketch(
     """
     with np.errstate(all="ignore"):  # signaling NaN, inf - inf, overflow: flagged below
         values = np.asarray(block, dtype=np.float64)
-        sums = values.sum(axis=1)
+        weights = np.stack([np.ones(values.shape[1]), signs.astype(np.float64)], axis=1)
+        sums, projs = (values @ weights).T  # one BLAS pass for both; any order is covered
         squares = np.einsum("ij,ij->i", values, values)
         norms = np.sqrt(squares)
-        projs = values @ signs.astype(np.float64)
     flags = np.zeros(values.shape[0], dtype=np.uint8)
     if not (np.isfinite(sums).all() and np.isfinite(norms).all()):
         flags |= np.where(np.isnan(values).any(axis=1), FLAG_NAN, 0).astype(np.uint8)
