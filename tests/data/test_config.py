@@ -77,6 +77,7 @@ def test_environment_variables_expand_in_paths(monkeypatch: pytest.MonkeyPatch) 
         ({"batch_size": 0}, "data.batch_size", "integer >= 1"),
         ({"initial_yx_patch_size": [160]}, "data.initial_yx_patch_size", "two integers"),
         ({"source_channel": []}, "data.source_channel", "at least one channel"),
+        ({"source_channel": ["GFP", "GFP"]}, "data.source_channel", "distinct channel names"),
         ({"bogus": 1}, "data.bogus", "unknown key"),
         ({"data_path": None}, "data.data_path", "required"),
         ({"predict_cells": "yes"}, "data.predict_cells", "true or false"),

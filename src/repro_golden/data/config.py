@@ -259,6 +259,11 @@ class _Parser:
         names = self.names(value, "source_channel")
         if not names:
             raise self.fail("source_channel", "expected at least one channel name")
+        if len(set(names)) != len(names):
+            # VisCy keys channels by name, so a repeated name silently collapses there.
+            raise self.fail(
+                "source_channel", f"expected distinct channel names, found {list(names)}"
+            )
         return names
 
     def names(self, value: Any, key: str) -> tuple[str, ...]:
