@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from repro_golden.pytest_plugin import GoldenSettings, golden_settings_of, skip_unless_cuda
+from repro_golden.pytest_plugin import (
+    GoldenSettings,
+    cuda_unavailable_reason,
+    golden_settings_of,
+    skip_unless_cuda,
+)
 
 if TYPE_CHECKING:
     from repro_golden.case import Case
@@ -98,7 +103,9 @@ def prepared_case(
     if name == "hpc":
         reasons = settings.cluster.missing()
         if reasons:
-            pytest.skip("hpc: " + "; ".join(reasons))
+            message = "hpc: " + "; ".join(reasons)
+            no_cuda = cuda_unavailable_reason(pytestconfig) if settings.device == "gpu" else None
+            pytest.skip(message + (f"; gpu: {no_cuda}" if no_cuda else ""))
     with pytest.MonkeyPatch.context() as patch:
         for variable, value in settings.cluster.environ().items():
             patch.setenv(variable, value)

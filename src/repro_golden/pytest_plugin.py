@@ -297,7 +297,7 @@ def golden_settings_of(config: pytest.Config) -> GoldenSettings:
     return config.stash[_SETTINGS_KEY]
 
 
-def _cuda_unavailable_reason(config: pytest.Config) -> str | None:
+def cuda_unavailable_reason(config: pytest.Config) -> str | None:
     """Why no CUDA device can be used, or ``None``; asks torch once per session."""
     if _CUDA_KEY not in config.stash:
         config.stash[_CUDA_KEY] = _probe_cuda()
@@ -306,7 +306,7 @@ def _cuda_unavailable_reason(config: pytest.Config) -> str | None:
 
 def skip_unless_cuda(config: pytest.Config) -> None:
     """Skip the running test, saying why, when no CUDA device can be used."""
-    reason = _cuda_unavailable_reason(config)
+    reason = cuda_unavailable_reason(config)
     if reason is not None:
         pytest.skip(f"gpu: {reason}")
 
