@@ -119,6 +119,21 @@ def test_integral_floats_are_integers(make_plate: MakePlate) -> None:
     assert module.num_rows > 0
 
 
+def test_time_point_beyond_the_image(make_plate: MakePlate) -> None:
+    plate, tracks = make_plate()  # T = 3
+    csv = tracks / "A/1/1/tracks.csv"
+
+    def edit(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[2, "t"] = 3
+        return frame
+
+    rewrite_csv(csv, edit)
+    error = setup_error(plate, tracks)
+    assert error.path == csv
+    assert error.key == "t"
+    assert "expected 0 <= t < 3" in str(error)
+
+
 def test_z_column_in_some_fovs_only(make_plate: MakePlate) -> None:
     plate, tracks = make_plate()
     csv = tracks / "B/2/0/tracks.csv"

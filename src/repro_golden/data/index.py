@@ -59,6 +59,19 @@ def _check_z_range(fov: FieldOfView, z_range: tuple[int, int]) -> None:
         )
 
 
+def _check_time_points(t: np.ndarray, fov: FieldOfView, csv: Path) -> None:
+    frames = fov.shape[0]
+    outside = (t < 0) | (t >= frames)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise DataError(
+            f"time point {int(t[row])} at data row {row + 1} is outside the image "
+            f"(T={frames} in {fov.path / '0'}); expected 0 <= t < {frames}",
+            path=csv,
+            key="t",
+        )
+
+
 def _border_mask(
     y: np.ndarray, x: np.ndarray, fov: FieldOfView, patch: tuple[int, int]
 ) -> np.ndarray:
@@ -90,6 +103,7 @@ def build_index(fovs: list[FieldOfView], config: DataConfig) -> RowIndex:
                 path=csv,
                 key="z",
             )
+        _check_time_points(table["t"].to_numpy(), fov, csv)
         keep = _border_mask(
             table["y"].to_numpy(), table["x"].to_numpy(), fov, config.initial_yx_patch_size
         )
