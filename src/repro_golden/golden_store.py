@@ -16,8 +16,10 @@ the same golden content always gives the same file and name.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +247,23 @@ class GoldenStore:
             ) from exc
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with JSON types only: paths and other objects as strings, tuples as lists,
+    NaN and infinities as their ``repr`` (strict JSON has none)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, np.generic):
+        return json_ready(value.item())
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        items = value.tolist() if isinstance(value, np.ndarray) else list(value)
+        return [json_ready(v) for v in items]
+    return str(value)
+
+
 def _manifest(golden: Golden, sketch_name: str, digest: str, size: int) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -264,7 +283,7 @@ def _manifest(golden: Golden, sketch_name: str, digest: str, size: int) -> dict[
             },
         },
         "sketch": {"file": sketch_name, "xxh3_128": digest, "bytes": size, "format": SKETCH_FORMAT},
-        "provenance": golden.provenance,
+        "provenance": json_ready(golden.provenance),
         "fovs": [
             {
                 "name": f.name,

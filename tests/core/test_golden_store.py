@@ -113,3 +113,21 @@ def test_golden_digests_equal_direct_digests_with_nan(write_store: Writer) -> No
     for fov in built.fovs:
         block = store.read_fov(fov.name)
         assert fov.array_digests["X"] == array_digest(block.arrays["X"])
+
+
+def test_case_mapping_and_provenance_become_strict_json(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path
+) -> None:
+    case = {
+        "name": "demo",
+        "data": {"data_path": tmp_path / "plate.zarr", "z_range": (0, 1)},
+        "tolerance": {"atol": float("inf")},
+    }
+    manifest = write_golden(write_store("ref", embeddings), tmp_path / "g", case=case)
+    data = json.loads(manifest.read_text())
+    assert data["case"] == "demo"
+    assert data["provenance"]["case_config"]["data"] == {
+        "data_path": str(tmp_path / "plate.zarr"),
+        "z_range": [0, 1],
+    }
+    assert data["provenance"]["case_config"]["tolerance"]["atol"] == "inf"
