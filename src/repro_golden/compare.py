@@ -18,7 +18,12 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from repro_golden.digest import array_digest, index_digest, index_multiset_digest
+from repro_golden.digest import (
+    array_digest,
+    canonical_dtype,
+    index_digest,
+    index_multiset_digest,
+)
 from repro_golden.embeddings import EmbeddingsStore
 from repro_golden.golden_store import Golden
 from repro_golden.outcomes import Outcome, Status, Violation
@@ -65,7 +70,7 @@ def _array_kinds(
     usable, outcomes = [], []
     for name, (ref_dtype, ref_width) in reference.items():
         obt_dtype, obt_width = obtained[name]
-        if np.dtype(obt_dtype) != np.dtype(ref_dtype):
+        if canonical_dtype(np.dtype(obt_dtype)) != canonical_dtype(np.dtype(ref_dtype)):
             outcomes.append(
                 Outcome(
                     None,
@@ -90,6 +95,22 @@ def _array_kinds(
         else:
             usable.append(name)
     return usable, outcomes
+
+
+def _index_columns(obtained: tuple[str, ...], reference: tuple[str, ...]) -> list[Outcome]:
+    """A dataset-level outcome when the index columns themselves differ."""
+    if obtained == reference:
+        return []
+    return [
+        Outcome(
+            None,
+            None,
+            Status.INDEX_CHANGED,
+            "index columns differ",
+            expected=",".join(reference),
+            obtained=",".join(obtained),
+        )
+    ]
 
 
 def _structure(
@@ -179,6 +200,7 @@ def compare_summaries(
     obt_kinds = {name: (a.dtype, a.width) for name, a in obtained.arrays.items()}
     usable, array_outcomes = _array_kinds(obt_kinds, kinds)
     outcomes += array_outcomes
+    outcomes += _index_columns(obtained.index_columns, reference.index_columns)
     aligned = not outcomes
     for name in common:
         ref_fov, obt_fov = reference.fov(name), obtained.fov(name)
@@ -290,6 +312,7 @@ def compare_stores(
     if only is None:
         yield from outcomes
         yield from array_outcomes
+        yield from _index_columns(obtained.index_columns, reference.index_columns)
     for name in common:
         arrays = [a for a in usable if only is None or (name, a) in only]
         if not arrays:

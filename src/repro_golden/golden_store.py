@@ -31,6 +31,7 @@ from repro_golden.atomic import write_bytes_atomic, write_text_atomic
 from repro_golden.digest import (
     array_digest,
     bytes_digest,
+    canonical_dtype,
     dataset_digest,
     fov_digest,
     index_digest,
@@ -149,7 +150,7 @@ def summarize(store: EmbeddingsStore, *, case: str | None = None) -> Golden:
         offset += block.num_rows
     arrays = {
         name: ArraySketch(
-            dtype=store.arrays[name].dtype.str,
+            dtype=canonical_dtype(store.arrays[name].dtype).str,
             width=store.arrays[name].shape[1],
             signs=signs[name],
             rows=_concat_rows(parts[name]),

@@ -216,3 +216,29 @@ def test_nan_moved_within_a_row_is_only_consistent_for_summaries(
     )
     assert _status(golden, "A/1/0", "X").status is Status.CONSISTENT
     assert _status(full, "A/1/0", "X").status is Status.VIOLATED
+
+
+def test_big_endian_storage_is_the_same_dtype(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path
+) -> None:
+    big = embeddings.with_(X=embeddings.X.astype(">f4"))
+    ref = write_store("ref", embeddings)
+    obt = write_store("obt", big, "zarr2")
+    from repro_golden.embeddings import EmbeddingsStore
+
+    assert EmbeddingsStore(obt).arrays["X"].dtype.byteorder == ">"
+    write_golden(ref, tmp_path / "g")
+    for report in (check_golden(obt, tmp_path / "g"), compare_embeddings(obt, ref)):
+        assert report.passed
+        assert {o.status for o in report.outcomes} == {Status.IDENTICAL}
+
+
+def test_index_columns_changed(embeddings: Embeddings, write_store: Writer, tmp_path: Path) -> None:
+    obs = {k: v for k, v in embeddings.obs.items() if k != "parent_id"}
+    golden, full = _both(write_store, embeddings, embeddings.with_(obs=obs), tmp_path)
+    for report in (golden, full):
+        outcome = _status(report, None, None)
+        assert outcome.status is Status.INDEX_CHANGED
+        assert outcome.expected is not None
+        assert outcome.expected.endswith("parent_id")
+        assert _status(report, "A/1/0", None).status is Status.INDEX_CHANGED
