@@ -202,10 +202,10 @@ def compare_summaries(
     outcomes += array_outcomes
     outcomes += _index_columns(obtained.index_columns, reference.index_columns)
     aligned = not outcomes
+    ref_fovs = {f.name: f for f in reference.fovs}
+    obt_fovs = {f.name: f for f in obtained.fovs}
     for name in common:
-        ref_fov, obt_fov = reference.fov(name), obtained.fov(name)
-        assert ref_fov is not None
-        assert obt_fov is not None
+        ref_fov, obt_fov = ref_fovs[name], obt_fovs[name]
         broken = _structure(
             name,
             (obt_fov.rows, ref_fov.rows),

@@ -40,7 +40,8 @@ def _evidence(outcome: Outcome) -> str:
     unit = "columns" if v.columns else "rows"
     shown = ",".join(str(r) for r in v.rows) + ("..." if v.num_rows > len(v.rows) else "")
     ge = ">= " if v.bound else ""
-    text = f"{v.num_rows} {unit} [{shown}], max abs error {ge}{_num(v.max_abs_error)}"
+    where = f"{v.num_rows} {unit} [{shown}], " if v.num_rows else "whole FOV, "
+    text = f"{where}max abs error {ge}{_num(v.max_abs_error)}"
     if v.max_rel_error is not None:
         text += f", max rel error {_num(v.max_rel_error)}"
     if v.min_cosine is not None:
