@@ -41,6 +41,10 @@ def test_writes_every_row_with_provenance(case: Case, first: PredictionResult) -
     assert provenance["batch_size"] == 4
     assert provenance["torch_state"]["float32_matmul_precision"] == "highest"
     assert provenance["torch_state"]["deterministic_algorithms"] is True
+    assert sorted(provenance["inputs"]) == ["A/1/0", "B/2/0"]
+    tracks = next((case.data.tracks_path / "A/1/0").glob("*.csv"))
+    assert provenance["inputs"]["A/1/0"]["tracks"] == file_digest(tracks)
+    assert provenance["inputs"]["A/1/0"]["array"] == "float32[3, 2, 1, 96, 96]"
 
 
 def test_rerun_is_bitwise_identical(case: Case, first: PredictionResult, tmp_path: Path) -> None:

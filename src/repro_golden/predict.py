@@ -84,6 +84,30 @@ def _progress_callback(total_cells: int) -> Any:
     return CellProgress()
 
 
+def input_digests(fovs: Any, tracks_root: Path) -> dict[str, dict[str, str]]:
+    """Per FOV: image array shape/dtype, xxh3-128 of its normalization metadata and tracks CSV.
+
+    Cheap on any plate (pixels are not hashed: a full plate is many GB); enough
+    to tell that a rerun read other tracks or other statistics.
+    """
+    import json
+
+    import xxhash
+
+    from repro_golden.data.tracks import find_tracks_csv
+    from repro_golden.model.checkpoint import file_digest
+
+    digests: dict[str, dict[str, str]] = {}
+    for fov in fovs:
+        normalization = json.dumps(fov.normalization, sort_keys=True, default=str)
+        digests[fov.name] = {
+            "array": f"{fov.dtype}{list(fov.shape)}",
+            "normalization": f"xxh3_128:{xxhash.xxh3_128_hexdigest(normalization.encode())}",
+            "tracks": file_digest(find_tracks_csv(tracks_root, fov.name)),
+        }
+    return digests
+
+
 def _accelerator(case: Case, device: str | None) -> str:
     if device is None:
         return case.trainer.accelerator
@@ -163,6 +187,10 @@ def predict(
             "case": case.as_dict(),
             "numerics": case.numerics.as_dict(),
             "checkpoint": {"file": checkpoint.name, "digest": loaded.digest},
+            "inputs": input_digests(
+                datamodule.predict_dataset.index.fovs if datamodule.predict_dataset else (),
+                data_config.tracks_path,
+            ),
             "batch_size": data_config.batch_size,
             "accelerator": accelerator,
         }
