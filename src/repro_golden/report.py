@@ -45,7 +45,7 @@ def _evidence(outcome: Outcome) -> str:
     if v.max_rel_error is not None:
         text += f", max rel error {_num(v.max_rel_error)}"
     if v.min_cosine is not None:
-        text += f", worst cosine {v.min_cosine:.6f}"
+        text += f", worst cosine {v.min_cosine:.9f}"
     return f"{text} ({outcome.detail})"
 
 
