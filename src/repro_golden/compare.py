@@ -326,6 +326,16 @@ def compare_stores(
             (index_digest(obt_index), index_digest(ref_index)),
             (index_multiset_digest(obt_index), index_multiset_digest(ref_index)),
         )
+        if broken is not None and broken.status is Status.ROWS_REORDERED:
+            broken = _after_matching(
+                broken,
+                obtained,
+                reference,
+                arrays,
+                tolerance,
+                (obt_rows, ref_rows_),
+                (obt_index, ref_index),
+            )
         if broken is not None:
             yield broken
             continue
@@ -337,3 +347,38 @@ def compare_stores(
                 reference.read_rows(array, ref_rows_),
                 tolerance,
             )
+
+
+def _index_order(index: dict[str, np.ndarray]) -> np.ndarray:
+    keys = [v.astype(str) if v.dtype.kind == "O" else v for v in index.values()]
+    return np.lexsort(tuple(reversed(keys)))
+
+
+def _after_matching(
+    outcome: Outcome,
+    obtained: EmbeddingsStore,
+    reference: EmbeddingsStore,
+    arrays: list[str],
+    tolerance: ToleranceSpec,
+    rows: tuple[np.ndarray, np.ndarray],
+    index: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+) -> Outcome:
+    """A reordered FOV, with what its values say once rows are matched by index.
+
+    The status stays "rows reordered" (order is part of the contract); the detail
+    tells whether the values themselves moved, so a pure order change is told
+    apart from an order change hiding a numerical one.
+    """
+    obt_order, ref_order = _index_order(index[0]), _index_order(index[1])
+    verdicts = []
+    for array in arrays:
+        matched = _full_values(
+            outcome.fov or "",
+            array,
+            obtained.read_rows(array, rows[0])[obt_order],
+            reference.read_rows(array, rows[1])[ref_order],
+            tolerance,
+        )
+        verdicts.append(f"{array} {matched.status.value}")
+    detail = f"{outcome.detail}; after matching rows by index: {', '.join(verdicts)}"
+    return Outcome(outcome.fov, None, Status.ROWS_REORDERED, detail, rows=outcome.rows)

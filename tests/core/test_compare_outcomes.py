@@ -134,6 +134,9 @@ def test_rows_reordered_and_index_changed(
         assert _status(report, "B/1/0", None).status is Status.ROWS_REORDERED
         assert _status(report, "C/1/0", None).status is Status.INDEX_CHANGED
         assert _status(report, "A/1/0", "X").status is Status.IDENTICAL
+    assert _status(full, "B/1/0", None).detail.endswith(
+        "after matching rows by index: X identical, X_projections identical"
+    )
 
 
 def test_dtype_is_strict(embeddings: Embeddings, write_store: Writer, tmp_path: Path) -> None:
@@ -242,3 +245,21 @@ def test_index_columns_changed(embeddings: Embeddings, write_store: Writer, tmp_
         assert outcome.expected is not None
         assert outcome.expected.endswith("parent_id")
         assert _status(report, "A/1/0", None).status is Status.INDEX_CHANGED
+
+
+def test_reordered_rows_with_changed_values_say_so(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path
+) -> None:
+    order = np.arange(embeddings.X.shape[0])
+    order[[40, 41]] = order[[41, 40]]
+    x = embeddings.X[order]
+    x[40] += np.float32(1.0)
+    obtained = embeddings.with_(
+        X=x, P=embeddings.P[order], obs={k: v[order] for k, v in embeddings.obs.items()}
+    )
+    report = compare_embeddings(
+        write_store("obt", obtained), write_store("ref", embeddings), tolerance=ToleranceSpec()
+    )
+    outcome = _status(report, "B/1/0", None)
+    assert outcome.status is Status.ROWS_REORDERED
+    assert outcome.detail.endswith("X violated, X_projections identical")
