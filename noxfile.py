@@ -41,6 +41,8 @@ SHARED_ENV = ROOT / ".nox" / "shared"
 REPORTS = ROOT / "reports"
 TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
 PLUGIN_IMPORT_BUDGET_S = 0.2
+#: Bump when the way the shared environment is built changes, so old ones are rebuilt.
+ENV_RECIPE = "2"
 
 nox.options.sessions = ["lint", "tests", "golden_check"]
 nox.options.default_venv_backend = "none"
@@ -56,6 +58,7 @@ def _env_stamp() -> str:
     digest = hashlib.sha256()
     digest.update((ROOT / "pyproject.toml").read_bytes())
     digest.update(" ".join(TORCH_PINS).encode())
+    digest.update(ENV_RECIPE.encode())
     digest.update(sys.version.encode())
     return digest.hexdigest()
 
@@ -77,9 +80,9 @@ def shared_python(session: nox.Session) -> str:
     if SHARED_ENV.exists():
         shutil.rmtree(SHARED_ENV)
     session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
-    # --no-compile: byte-compiling torch's and the CUDA wheels' sources at install time
-    # costs more than compiling the few modules a session imports, on first import.
-    pip = (str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile")
+    # Byte-compile at install time (pip's default): with PYTHONDONTWRITEBYTECODE set, as
+    # on some CI machines, nothing is cached later and every import would compile again.
+    pip = (str(python), "-m", "pip", "install", "--disable-pip-version-check")
     session.run(*pip, *TORCH_PINS, "-e", f"{ROOT}[dev]", external=True)
     stamp_file.write_text(stamp)
     session.log(f"created {SHARED_ENV} in {time.perf_counter() - start:.0f} s")
