@@ -247,11 +247,27 @@ def _split_names(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _resolve_settings(config: pytest.Config, environ: Mapping[str, str]) -> GoldenSettings:
-    rootpath = config.rootpath
+    """Options win over ini settings, which win over environment variables and defaults.
 
-    def under_root(value: str) -> Path:
+    Relative paths in options resolve against the directory pytest was invoked
+    from; relative paths in ini settings against the ini file's directory.
+    """
+    rootpath = config.rootpath
+    invocation_dir = config.invocation_params.dir
+    ini_dir = config.inipath.parent if config.inipath is not None else rootpath
+
+    def resolve(value: str, base: Path) -> Path:
         path = Path(value).expanduser()
-        return path if path.is_absolute() else rootpath / path
+        return path if path.is_absolute() else base / path
+
+    def option_or_ini(option: str, ini: str) -> tuple[Path | None, str]:
+        if config.getoption(option):
+            return resolve(config.getoption(option), invocation_dir), "--" + option.replace(
+                "_", "-"
+            )
+        if config.getini(ini):
+            return resolve(config.getini(ini), ini_dir), f"ini {ini}"
+        return None, ""
 
     cases = _split_names(config.getoption("golden_case")) or _split_names(
         config.getini("golden_cases")
@@ -259,32 +275,25 @@ def _resolve_settings(config: pytest.Config, environ: Mapping[str, str]) -> Gold
     case_dirs_opt: list[str] = config.getoption("golden_case_dir")
     ini_case_dirs: list[Path] = config.getini("golden_case_dirs")
     if case_dirs_opt:
-        case_dirs = tuple(under_root(d) for d in case_dirs_opt)
+        case_dirs = tuple(resolve(d, invocation_dir) for d in case_dirs_opt)
     elif ini_case_dirs:
         case_dirs = tuple(ini_case_dirs)
     else:
         case_dirs = (rootpath / "tests" / "cases",)
-    golden_root = under_root(
-        config.getoption("golden_dir") or config.getini("golden_dir") or "golden"
-    )
-    report_value = config.getoption("golden_report_dir") or config.getini("golden_report_dir")
-    report_dir = under_root(report_value) if report_value else None
+    golden_root, _ = option_or_ini("golden_dir", "golden_dir")
+    report_dir, _ = option_or_ini("golden_report_dir", "golden_report_dir")
 
-    root_option = config.getoption("golden_data_root")
-    if root_option:
-        root, origin = under_root(root_option), "--golden-data-root"
-    elif config.getini("golden_data_root"):
-        root, origin = under_root(config.getini("golden_data_root")), "ini golden_data_root"
-    elif environ.get("REPRO_GOLDEN_HPC_ROOT"):
+    root, origin = option_or_ini("golden_data_root", "golden_data_root")
+    if root is None and environ.get("REPRO_GOLDEN_HPC_ROOT"):
         root, origin = Path(environ["REPRO_GOLDEN_HPC_ROOT"]).expanduser(), "$REPRO_GOLDEN_HPC_ROOT"
-    else:
+    if root is None:
         root, origin = Path(DEFAULT_HPC_ROOT), "the lab default root"
     max_rows = config.getoption("golden_max_rows")
     return GoldenSettings(
         rootpath=rootpath,
         cases=cases or DEFAULT_CASES,
         case_dirs=case_dirs,
-        golden_root=golden_root,
+        golden_root=golden_root if golden_root is not None else rootpath / "golden",
         report_dir=report_dir,
         cluster=ClusterPaths.resolve(root, origin, environ),
         device=config.getoption("golden_device"),

@@ -203,3 +203,28 @@ def test_report_header_names_cases(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["repro-golden: cases example; golden files in *; cluster root /nowhere"]
     )
+
+
+def test_relative_paths_resolve_like_pytest(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Option paths are relative to where pytest runs; ini paths to the ini file."""
+    pytester.makeini("[pytest]\ngolden_dir = refs\n")
+    sub = pytester.mkdir("sub")
+    pytester.makepyfile(
+        test_paths="""
+        import os
+        from pathlib import Path
+
+        def test_paths(golden_settings):
+            root = Path(os.environ["EXPECT_ROOT"])
+            assert golden_settings.golden_root == Path(os.environ["EXPECT_GOLDEN"])
+            assert golden_settings.cluster.root == root
+            assert golden_settings.cluster.paths["ckpt"].path == root / "model.ckpt"
+        """
+    )
+    monkeypatch.setenv("EXPECT_GOLDEN", str(pytester.path / "refs"))
+    monkeypatch.setenv("EXPECT_ROOT", str(sub / "data"))
+    monkeypatch.chdir(sub)
+    result = pytester.runpytest(str(pytester.path / "test_paths.py"), "--golden-data-root=data")
+    result.assert_outcomes(passed=1)
