@@ -39,6 +39,13 @@ from repro_golden.digest import (
 )
 from repro_golden.embeddings import EmbeddingsStore
 from repro_golden.errors import GoldenFileError
+from repro_golden.golden_schema import (
+    SCHEMA,
+    SKETCH_FORMAT,
+    SKETCH_MAGIC,
+    parse_manifest,
+    parse_sketch,
+)
 from repro_golden.summary import (
     FLAG_NAN,
     ColumnAccumulator,
@@ -48,10 +55,8 @@ from repro_golden.summary import (
     signs_for,
 )
 
-SCHEMA = "repro-golden/golden/1"
-SKETCH_FORMAT = "repro-golden/sketch/1"
-SKETCH_MAGIC = b"RGSKETCH1\n"
 MANIFEST = "golden.json"
+_READ_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -223,29 +228,45 @@ class GoldenStore:
                 stale.unlink(missing_ok=True)
         return self.manifest
 
-    def read(self) -> Golden:
-        """Read and verify ``golden.json`` and its sketch; :class:`GoldenFileError` if unusable."""
-        if not self.manifest.is_file():
+    def read(self, *, expected_case: str | None = None) -> Golden:
+        """Read and verify ``golden.json`` and its sketch; :class:`GoldenFileError` if unusable.
+
+        Every key is checked for type and range, the FOV and dataset digests are
+        recomputed from their parts (a Merkle check: one corrupted digest is caught),
+        and the sketch must match its recorded digest, format and array shapes.
+        ``expected_case`` (when known, e.g. ``check --case``) must equal the
+        recorded case name. A concurrent writer may switch the manifest and remove
+        the old sketch between our two reads: the read is retried when the
+        manifest changed meanwhile, so a reader never fails on a consistent store.
+        """
+        for attempt in range(_READ_ATTEMPTS):
+            raw = self._manifest_bytes()
+            try:
+                golden = _parse(raw, self.manifest, self.directory)
+            except GoldenFileError:
+                if attempt + 1 < _READ_ATTEMPTS and self._manifest_bytes(missing_ok=True) != raw:
+                    continue  # a writer committed meanwhile: read the new manifest
+                raise
+            if expected_case is not None and golden.case != expected_case:
+                raise GoldenFileError(
+                    f"golden files of case {golden.case!r}, expected case {expected_case!r}",
+                    path=self.manifest,
+                    key="case",
+                )
+            return golden
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _manifest_bytes(self, *, missing_ok: bool = False) -> bytes:
+        try:
+            return self.manifest.read_bytes()
+        except FileNotFoundError:
+            if missing_ok:
+                return b""
             raise GoldenFileError(
                 "no golden.json (write one with `repro-golden golden write`)", path=self.manifest
-            )
-        try:
-            data = json.loads(self.manifest.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GoldenFileError(f"not readable JSON ({exc})", path=self.manifest) from exc
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise GoldenFileError(
-                f"expected schema {SCHEMA!r}, found {found!r}", path=self.manifest, key="schema"
-            )
-        try:
-            return _golden_from(data, self.directory)
-        except GoldenFileError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise GoldenFileError(
-                f"malformed golden file ({type(exc).__name__}: {exc})", path=self.manifest
-            ) from exc
+            ) from None
+        except OSError as exc:
+            raise GoldenFileError(f"unreadable ({exc})", path=self.manifest) from exc
 
 
 def json_ready(value: Any) -> Any:
@@ -339,29 +360,33 @@ def _sketch_bytes(golden: Golden) -> bytes:
     return SKETCH_MAGIC + struct.pack("<Q", len(header)) + header + body
 
 
-def _read_sketch(path: Path, digest: str) -> dict[str, np.ndarray]:
+def _parse(raw: bytes, manifest: Path, directory: Path) -> Golden:
+    """Validated :class:`Golden` from the manifest bytes and the sketch file they name."""
+    data = parse_manifest(raw, manifest)
+    info = data["sketch"]
+    sketch_path = directory / info["file"]
     try:
-        data = path.read_bytes()
+        blob = sketch_path.read_bytes()
     except OSError as exc:
-        raise GoldenFileError(f"sketch file missing or unreadable ({exc})", path=path) from exc
-    if bytes_digest(data) != digest:
-        raise GoldenFileError(f"sketch file content does not match its digest {digest}", path=path)
-    if not data.startswith(SKETCH_MAGIC):
-        raise GoldenFileError(f"not a {SKETCH_FORMAT} file", path=path)
-    start = len(SKETCH_MAGIC) + 8
-    (length,) = struct.unpack("<Q", data[len(SKETCH_MAGIC) : start])
-    header = json.loads(data[start : start + length])
-    body = memoryview(data)[start + length :]
-    out = {}
-    for entry in header["arrays"]:
-        chunk = body[entry["offset"] : entry["offset"] + entry["nbytes"]]
-        out[entry["name"]] = np.frombuffer(chunk, dtype=entry["dtype"]).reshape(entry["shape"])
-    return out
+        raise GoldenFileError(
+            f"sketch file missing or unreadable ({exc.strerror or exc})",
+            path=sketch_path,
+            key="sketch.file",
+        ) from exc
+    if bytes_digest(blob) != info["xxh3_128"] or len(blob) != info["bytes"]:
+        raise GoldenFileError(
+            f"sketch file content does not match its digest {info['xxh3_128']} "
+            f"or size {info['bytes']} recorded in {manifest.name}",
+            path=sketch_path,
+        )
+    dataset = data["dataset"]
+    widths = {name: a["width"] for name, a in dataset["arrays"].items()}
+    sketch = parse_sketch(blob, sketch_path, widths=widths, rows=dataset["rows"])
+    return _golden_from(data, sketch)
 
 
-def _golden_from(data: dict[str, Any], directory: Path) -> Golden:
-    sketch_info = data["sketch"]
-    sketch = _read_sketch(directory / sketch_info["file"], sketch_info["xxh3_128"])
+def _golden_from(data: dict[str, Any], sketch: dict[str, np.ndarray]) -> Golden:
+    """A :class:`Golden` from a manifest and sketch validated by :mod:`.golden_schema`."""
     dataset = data["dataset"]
     arrays: dict[str, ArraySketch] = {}
     for name, info in dataset["arrays"].items():
