@@ -49,8 +49,13 @@ def check_golden(
     *,
     tolerance: ToleranceSpec | None = None,
     reference: str | Path | None = None,
+    case: str | None = None,
 ) -> ComparisonReport:
     """Check ``embeddings`` against golden files (and the full ``reference`` where it differs).
+
+    ``case``, when known, must be the case the golden files were written for
+    (:class:`~repro_golden.errors.GoldenFileError` otherwise), so a golden
+    directory of another case is never taken for this one's.
 
     Digests first; FOV/array pairs that are not identical are judged by the sound
     summary checks, or, when ``reference`` (the full reference store) is given,
@@ -58,7 +63,7 @@ def check_golden(
     """
     tolerance = tolerance or ToleranceSpec()
     store = GoldenStore(golden_dir)
-    golden = store.read()
+    golden = store.read(expected_case=case)
     obtained = EmbeddingsStore(embeddings)
     outcomes = compare_summaries(summarize(obtained), golden, tolerance)
     mode = "golden summaries"

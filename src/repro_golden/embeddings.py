@@ -102,10 +102,15 @@ class EmbeddingsStore:
                     path=self.path,
                     key=key,
                 )
+            self._require_chunks(array, key)
             self.arrays[ARRAY_NAMES[key]] = ArrayInfo(
                 ARRAY_NAMES[key], key, np.dtype(array.dtype), tuple(array.shape)
             )
         self.num_rows = self.arrays["X"].shape[0]
+        if self.num_rows == 0:
+            raise EmbeddingsError(
+                "no rows (empty obs): there is nothing to compare", path=self.path, key="obs"
+            )
         for info in self.arrays.values():
             if info.shape[0] != self.num_rows:
                 raise EmbeddingsError(
@@ -278,6 +283,28 @@ class EmbeddingsStore:
             raise EmbeddingsError("expected an array, found a group", path=self.path, key=key)
         self._nodes[key] = node
         return node
+
+    def _require_chunks(self, array: Any, key: str) -> None:
+        """Refuse an array with chunk files missing (a partial copy or interrupted write).
+
+        Zarr reads a missing chunk as the fill value, so a store that lost a chunk
+        file would otherwise be compared, or recorded as golden, with zeros in
+        place of its embeddings. Writers skip chunks that hold only the fill
+        value; real embeddings never fill a whole chunk with it.
+        """
+        try:
+            present, expected = int(array.nchunks_initialized), int(array.nchunks)
+        except Exception as exc:
+            raise EmbeddingsError(
+                f"cannot list chunk files ({type(exc).__name__}: {exc})", path=self.path, key=key
+            ) from exc
+        if present < expected:
+            raise EmbeddingsError(
+                f"{expected - present} of {expected} chunk files missing "
+                "(incomplete copy or interrupted write?)",
+                path=self.path,
+                key=key,
+            )
 
     def _obs_columns(self) -> list[str]:
         try:

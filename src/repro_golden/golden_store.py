@@ -15,11 +15,15 @@ the same golden content always gives the same file and name.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import math
 import platform
 import struct
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,6 +195,19 @@ def _concat_rows(parts: list[RowStats]) -> RowStats:
     )
 
 
+@contextlib.contextmanager
+def _writer_lock(directory: Path) -> Iterator[None]:
+    """Exclusive inter-process lock for writing ``directory`` (released on exit or death)."""
+    key = hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:16]
+    lock_path = Path(tempfile.gettempdir()) / f"repro-golden-write-{key}.lock"
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class GoldenStore:
     """A golden directory: ``golden/<case>/`` in a repo or ``<name>.golden/`` beside a zarr."""
 
@@ -212,20 +229,28 @@ class GoldenStore:
         return self.manifest.is_file()
 
     def write(self, golden: Golden) -> Path:
-        """Write the sketch under its digest, then commit ``golden.json`` atomically."""
+        """Write the sketch under its digest, then commit ``golden.json`` atomically.
+
+        Writers of one directory are serialized by an exclusive lock (a file in the
+        temp dir keyed by the resolved directory, so nothing is added to the golden
+        directory): without it, two concurrent writers of different content could
+        each remove the other's freshly committed sketch as stale. Readers need no
+        lock (:meth:`read` retries when the manifest changed under it).
+        """
         sketch = _sketch_bytes(golden)
         digest = bytes_digest(sketch)
         sketch_name = f"sketch-{digest}.bin"
-        self.directory.mkdir(parents=True, exist_ok=True)
-        target = self.directory / sketch_name
-        if not (target.is_file() and bytes_digest(target.read_bytes()) == digest):
-            write_bytes_atomic(target, sketch)
         manifest = _manifest(golden, sketch_name, digest, len(sketch))
         text = json.dumps(manifest, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
-        write_text_atomic(self.manifest, text)
-        for stale in self.directory.glob("sketch-*.bin"):
-            if stale.name != sketch_name:
-                stale.unlink(missing_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _writer_lock(self.directory):
+            target = self.directory / sketch_name
+            if not (target.is_file() and bytes_digest(target.read_bytes()) == digest):
+                write_bytes_atomic(target, sketch)
+            write_text_atomic(self.manifest, text)
+            for stale in self.directory.glob("sketch-*.bin"):
+                if stale.name != sketch_name:
+                    stale.unlink(missing_ok=True)
         return self.manifest
 
     def read(self, *, expected_case: str | None = None) -> Golden:

@@ -83,6 +83,11 @@ def register(subparsers: Any) -> None:
         metavar="REF.zarr",
         help="full reference store: compare differing FOVs exactly",
     )
+    check.add_argument(
+        "--case",
+        default=None,
+        help="expected case name: golden files written for another case are refused (exit 2)",
+    )
     _tolerance_options(check)
     check.set_defaults(handler=_handle_check)
 
@@ -127,7 +132,11 @@ def _handle_check(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     report = check_golden(
-        args.embeddings, args.golden, tolerance=_tolerance(args), reference=args.reference
+        args.embeddings,
+        args.golden,
+        tolerance=_tolerance(args),
+        reference=args.reference,
+        case=args.case,
     )
     return _finish(report, args, time.perf_counter() - started)
 
