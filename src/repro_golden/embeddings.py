@@ -137,10 +137,7 @@ class EmbeddingsStore:
         """One obs column (strings as ``object`` arrays, integers as ``int64``)."""
         key = f"obs/{column}"
         if key not in self._nodes:
-            try:
-                self._nodes[key] = self._root[key]
-            except KeyError:
-                raise EmbeddingsError("missing obs column", path=self.path, key=key) from None
+            self._nodes[key] = self._node(key, "missing obs column")
         try:
             values = self._windowed(column, self._nodes[key], rows)
         except EmbeddingsError:
@@ -215,7 +212,11 @@ class EmbeddingsStore:
             node = self._root["uns/repro_golden"]
         except KeyError:
             return None
+        except Exception:
+            node = None  # unreadable metadata: reported below with the key
         try:
+            if node is None:
+                raise ValueError("unreadable metadata")
             value = _decode_uns(node)
         except Exception as exc:
             raise EmbeddingsError(
@@ -233,7 +234,7 @@ class EmbeddingsStore:
 
         Categorical columns are grouped by their codes, never decoding a string per row.
         """
-        node: Any = self._root["obs/fov_name"]
+        node: Any = self._node("obs/fov_name", "missing obs column")
         if node.attrs.get("encoding-type") != "categorical":
             unique, labels = np.unique(self.read_column("fov_name"), return_inverse=True)
             return labels, [str(u) for u in unique.tolist()]
@@ -272,13 +273,23 @@ class EmbeddingsStore:
             self._windows[column] = cached
         return cached[2][rows - cached[0]]
 
+    def _node(self, key: str, missing: str) -> Any:
+        """The zarr node at ``key``; EmbeddingsError if absent or its metadata is unreadable."""
+        try:
+            return self._root[key]
+        except KeyError:
+            raise EmbeddingsError(missing, path=self.path, key=key) from None
+        except Exception as exc:  # corrupt .zarray/.zattrs/zarr.json: JSON or codec errors
+            raise EmbeddingsError(
+                f"unreadable metadata ({type(exc).__name__}: {str(exc)[:200]})",
+                path=self.path,
+                key=key,
+            ) from exc
+
     def _array(self, key: str) -> Any:
         if key in self._nodes:
             return self._nodes[key]
-        try:
-            node = self._root[key]
-        except KeyError:
-            raise EmbeddingsError("missing array", path=self.path, key=key) from None
+        node = self._node(key, "missing array")
         if not isinstance(node, zarr.Array):
             raise EmbeddingsError("expected an array, found a group", path=self.path, key=key)
         self._nodes[key] = node
@@ -307,10 +318,7 @@ class EmbeddingsStore:
             )
 
     def _obs_columns(self) -> list[str]:
-        try:
-            obs = self._root["obs"]
-        except KeyError:
-            raise EmbeddingsError("missing obs dataframe", path=self.path, key="obs") from None
+        obs = self._node("obs", "missing obs dataframe")
         if not isinstance(obs, zarr.Group):
             raise EmbeddingsError("expected a dataframe group", path=self.path, key="obs")
         return [str(k) for k in obs]

@@ -64,7 +64,7 @@ def write_store(path: Path, data: dict[str, Any] | None = None, *, chunk_rows: i
             "column-order": columns,
         }
     )
-    n = len(data["fov_name"])
+    n = len(data["id"])
     obs.create_array(
         "_index", data=np.array([str(i) for i in range(n)], dtype=np.dtypes.StringDType())
     )
