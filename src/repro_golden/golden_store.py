@@ -244,6 +244,10 @@ class GoldenStore:
         text = json.dumps(manifest, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
         self.directory.mkdir(parents=True, exist_ok=True)
         with _writer_lock(self.directory):
+            # Under the lock, temp files are leftovers of writers killed mid-write.
+            for pattern in (f".{MANIFEST}.*.tmp", ".sketch-*.bin.*.tmp"):
+                for leftover in self.directory.glob(pattern):
+                    leftover.unlink(missing_ok=True)
             target = self.directory / sketch_name
             if not (target.is_file() and bytes_digest(target.read_bytes()) == digest):
                 write_bytes_atomic(target, sketch)
