@@ -21,9 +21,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from rel_stores import arrays, write_store
 
 from repro_golden.api import check_golden, write_golden
+from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.errors import ReproGoldenError
 from repro_golden.golden_store import GoldenStore
 
 KILLS = 16
@@ -191,3 +194,43 @@ def test_killed_prediction_writer_leaves_previous_or_new_store(
         f"prediction writer: {interrupted}/{KILLS} children killed, {mid_write} mid-write "
         f"(write took {lines[-1]['duration']:.2f} s)"
     )
+
+
+def test_killed_predict_cli_leaves_previous_store(tmp_path: Path) -> None:
+    """``repro-golden predict --overwrite`` killed while writing keeps the previous store."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tiny_case import write_tiny_case
+
+    case = write_tiny_case(tmp_path / "case")
+    out = tmp_path / "out.zarr"
+    write_store(out)  # the previous complete output
+    write_golden(out, tmp_path / "previous.golden")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "repro_golden",
+            "predict",
+            case,
+            "--output",
+            out,
+            "--overwrite",
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob(".out.zarr.*.partial")):
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "predict never started writing"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert list(tmp_path.glob(".out.zarr.*"))  # killed mid-write: its temp dir is left
+    if out.exists():
+        assert check_golden(out, tmp_path / "previous.golden").passed
+    else:  # killed between moving the old store aside and the new one in: nothing there
+        with pytest.raises(ReproGoldenError):
+            EmbeddingsStore(out)
