@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from repro_golden.atomic import safe_component
 from repro_golden.data.config import DataConfig, expand_env
 from repro_golden.errors import ConfigError
 from repro_golden.model.config import ModelConfig
@@ -167,6 +168,7 @@ class Case:
         name = mapping["name"]
         if not isinstance(name, str) or not name:
             raise ConfigError(f"expected a non-empty string, got {name!r}", path=source, key="name")
+        safe_component(name, what="case name", path=source, key="name")  # names golden/<case>/
         trainer, trainer_precision = TrainerSettings.from_mapping(
             mapping.get("trainer"), source=source
         )
