@@ -139,7 +139,9 @@ class GoldenSettings:
 
     def golden_dir(self, case_name: str) -> Path:
         """``<golden root>/<case>``: where a case's golden files live in the repo."""
-        return self.golden_root / case_name
+        from repro_golden.atomic import safe_component  # a name, never a path out of the root
+
+        return self.golden_root / safe_component(case_name, what="case name", key="case")
 
     def case_file(self, case_name: str) -> Path | None:
         """The first ``<case dir>/<name>.yaml`` (or ``.yml``) that exists, else ``None``."""

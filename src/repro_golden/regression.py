@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pytest_regressions.common import perform_regression_check
 
-from repro_golden.atomic import atomic_directory
+from repro_golden.atomic import atomic_directory, safe_component
 from repro_golden.errors import InputError
 from repro_golden.tolerance import ToleranceSpec
 
@@ -121,7 +121,9 @@ class _RegressionCheck:
         self._checks = 0
 
     def _basename(self, basename: str | None) -> str:
-        return basename or re.sub(r"\W", "_", self._request.node.name)
+        if basename:  # names files under the data dir: never a path out of it
+            return safe_component(basename, what="basename", key="basename")
+        return re.sub(r"\W", "_", self._request.node.name)
 
     def _report_stem(self) -> Path:
         self._checks += 1
