@@ -172,7 +172,14 @@ class Case:
         trainer, trainer_precision = TrainerSettings.from_mapping(
             mapping.get("trainer"), source=source
         )
-        numerics_map = dict(mapping.get("numerics") or {})
+        numerics_raw = mapping.get("numerics") or {}
+        if not isinstance(numerics_raw, Mapping):
+            raise ConfigError(
+                f"expected a mapping, got {type(numerics_raw).__name__}",
+                path=source,
+                key="numerics",
+            )
+        numerics_map = dict(numerics_raw)
         if trainer_precision is not None:
             given = numerics_map.get("precision")
             if given is not None and str(given) != trainer_precision:
