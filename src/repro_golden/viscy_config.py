@@ -106,7 +106,7 @@ def _class_block(
         )
     class_path = value["class_path"]
     short = {name.rsplit(".", 1)[-1] for name in expected}
-    if class_path not in expected and class_path not in short:
+    if not isinstance(class_path, str) or (class_path not in expected and class_path not in short):
         raise ConfigError(
             f"unsupported class_path {class_path!r}; expected one of {list(expected)}",
             path=source,
@@ -131,7 +131,7 @@ def _writer_output(callbacks: Any, *, source: Path, base_dir: Path) -> Path | No
         if not isinstance(callback, Mapping):
             raise ConfigError("expected a mapping with class_path", path=source, key=key)
         class_path = callback.get("class_path")
-        if class_path in WRITER_CLASSES or class_path in short:
+        if isinstance(class_path, str) and (class_path in WRITER_CLASSES or class_path in short):
             args = callback.get("init_args") or {}
             output = args.get("output_path") if isinstance(args, Mapping) else None
             if not isinstance(output, str | os.PathLike):
