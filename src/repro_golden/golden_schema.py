@@ -295,9 +295,27 @@ def _sketch_arrays(blob: bytes, widths: dict[str, int], rows: int) -> dict[str, 
             )
         if listed.size and (out[f"{name}.nonfinite_flags"] == 0).any():
             raise _BadKeyError(f"{name}.nonfinite_flags", "expected non-zero flags")
+        _check_values(out, name)
         if not np.isin(out[f"{name}.signs"], (-1, 1)).all():
             raise _BadKeyError(f"{name}.signs", "expected only +1 and -1")
     return out
+
+
+def _check_values(out: dict[str, np.ndarray], name: str) -> None:
+    """Norms and sums of squares cannot be negative; a non-finite row number must be flagged.
+
+    The summary checks take square roots and differences of these numbers; a
+    damaged value must be refused here rather than turn into NaN verdicts there.
+    """
+    flagged = np.zeros(out[f"{name}.row_sum"].shape[0], dtype=bool)
+    flagged[out[f"{name}.nonfinite_rows"]] = True
+    for part in ("row_sum", "row_norm", "row_proj"):
+        values = out[f"{name}.{part}"]
+        if (~np.isfinite(values) & ~flagged).any():
+            raise _BadKeyError(f"{name}.{part}", "non-finite value in a row not flagged non-finite")
+    with np.errstate(invalid="ignore"):
+        if (out[f"{name}.row_norm"] < 0).any() or (out[f"{name}.col_sumsq"] < 0).any():
+            raise _BadKeyError(f"{name}.row_norm", "negative norm or sum of squares")
 
 
 def _sketch_array(
