@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from repro_golden import __version__
+import repro_golden
 from repro_golden.atomic import write_bytes_atomic, write_text_atomic
 from repro_golden.digest import (
     array_digest,
@@ -119,7 +119,7 @@ def checker_versions() -> dict[str, str]:
     import zarr
 
     return {
-        "repro_golden": __version__,
+        "repro_golden": repro_golden.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "zarr": zarr.__version__,
