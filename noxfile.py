@@ -8,6 +8,9 @@ no shared-location setting, so the sessions use ``venv_backend="none"`` and
 this file manages the one environment itself. It is reinstalled only when
 ``pyproject.toml``, the pins or the Python version change (a stamp file
 records what it was built from); delete ``.nox/shared`` to rebuild it.
+``tests`` and ``bench`` also build ``.nox/viscy`` (the public VisCy 0.4.1, run
+only in subprocesses as the reference for the parity tests and the input
+benchmark) unless ``REPRO_GOLDEN_VISCY_PYTHON`` is set (empty: skip parity).
 
 Usage::
 
@@ -38,6 +41,9 @@ import nox
 
 ROOT = Path(__file__).resolve().parent
 SHARED_ENV = ROOT / ".nox" / "shared"
+VISCY_ENV = ROOT / ".nox" / "viscy"
+VISCY_PINS = ("viscy==0.4.1", "umap-learn==0.5.12")
+VISCY_ENV_VAR = "REPRO_GOLDEN_VISCY_PYTHON"
 REPORTS = ROOT / "reports"
 TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
 PLUGIN_IMPORT_BUDGET_S = 0.2
@@ -63,30 +69,51 @@ def _env_stamp() -> str:
     return digest.hexdigest()
 
 
-def shared_python(session: nox.Session) -> str:
-    """Create or reuse ``.nox/shared`` and return its interpreter.
+def _ensure_env(
+    session: nox.Session, location: Path, requirements: tuple[str, ...], *, project: bool
+) -> str:
+    """Create or reuse a pip-built virtual environment at ``location``; return its python.
 
-    Reused as is when its stamp matches this ``pyproject.toml``, these pins and
-    this Python; otherwise rebuilt from scratch with pip (not uv: the pinned
-    torch wheels resolve from local files through pip's configuration).
+    Reused as is when its stamp matches ``requirements``, this Python and (when
+    ``project``) this ``pyproject.toml``; otherwise rebuilt from scratch with pip
+    (not uv: the pinned torch wheels resolve from local files through pip's
+    configuration).
     """
-    python = _bin("python")
-    stamp_file = SHARED_ENV / ".repro-golden-stamp"
-    stamp = _env_stamp()
+    scripts = "Scripts" if os.name == "nt" else "bin"
+    python = location / scripts / "python"
+    stamp_file = location / ".repro-golden-stamp"
+    base = _env_stamp() if project else f"{sys.version}\n{ENV_RECIPE}"
+    stamp = base + "\n" + " ".join(requirements)
     if python.exists() and stamp_file.is_file() and stamp_file.read_text() == stamp:
-        session.log(f"reusing {SHARED_ENV}")
+        session.log(f"reusing {location}")
         return str(python)
     start = time.perf_counter()
-    if SHARED_ENV.exists():
-        shutil.rmtree(SHARED_ENV)
-    session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
-    # Byte-compile at install time (pip's default): with PYTHONDONTWRITEBYTECODE set, as
-    # on some CI machines, nothing is cached later and every import would compile again.
+    if location.exists():
+        shutil.rmtree(location)
+    session.run(sys.executable, "-m", "venv", str(location), external=True)
     pip = (str(python), "-m", "pip", "install", "--disable-pip-version-check")
-    session.run(*pip, *TORCH_PINS, "-e", f"{ROOT}[dev]", external=True)
+    session.run(*pip, *requirements, external=True)
     stamp_file.write_text(stamp)
-    session.log(f"created {SHARED_ENV} in {time.perf_counter() - start:.0f} s")
+    session.log(f"created {location} in {time.perf_counter() - start:.0f} s")
     return str(python)
+
+
+def shared_python(session: nox.Session) -> str:
+    """The one environment every session runs in: this project (editable, dev extras) + torch."""
+    return _ensure_env(session, SHARED_ENV, (*TORCH_PINS, "-e", f"{ROOT}[dev]"), project=True)
+
+
+def viscy_python(session: nox.Session) -> str | None:
+    """A Python with the public VisCy 0.4.1, for the parity tests, or None to skip them.
+
+    ``REPRO_GOLDEN_VISCY_PYTHON`` wins when set (set it empty to skip the parity
+    tests); otherwise ``.nox/viscy`` is built once (VisCy imports ``umap`` at
+    import time, hence umap-learn) and reused. repro-golden itself never depends
+    on viscy: this environment only runs the reference pipeline in subprocesses.
+    """
+    if VISCY_ENV_VAR in os.environ:
+        return os.environ[VISCY_ENV_VAR] or None
+    return _ensure_env(session, VISCY_ENV, (*TORCH_PINS, *VISCY_PINS), project=False)
 
 
 def _junit_counts(path: Path) -> tuple[int, int]:
@@ -107,8 +134,11 @@ def _pytest(session: nox.Session, python: str, *args: str, junit: Path) -> tuple
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite; fails when pytest collected or ran no test at all."""
+    """The test suite, VisCy parity included; fails when pytest collected or ran no test at all."""
     python = shared_python(session)
+    viscy = viscy_python(session)
+    if viscy is not None:
+        session.env[VISCY_ENV_VAR] = viscy
     args = session.posargs or ["-q"]
     total, skipped = _pytest(
         session,
@@ -233,6 +263,9 @@ def plugin_import_seconds(python: str, *, repeat: int = 7, after: str = "") -> f
 def bench(session: nox.Session) -> None:
     """Runs every ``benchmarks/*.py`` there is, then prints the plugin's import time."""
     python = shared_python(session)
+    viscy = viscy_python(session)
+    if viscy is not None:
+        session.env[VISCY_ENV_VAR] = viscy
     scripts = sorted((ROOT / "benchmarks").glob("*.py"))
     if not scripts:
         session.log("no benchmarks/*.py to run")

@@ -28,7 +28,7 @@ from synthetic_plates import PlateSpec, data_mapping, write_plate
 from repro_golden.data.config import DataConfig
 from repro_golden.data.datamodule import PlateDataModule
 
-VISCY_PYTHON = os.environ.get("REPRO_GOLDEN_VISCY_PYTHON")
+VISCY_PYTHON = os.environ.get("REPRO_GOLDEN_VISCY_PYTHON") or None
 REFERENCE_SCRIPT = Path(__file__).with_name("viscy_triplet_reference.py")
 
 

@@ -19,7 +19,7 @@ from repro_golden.model import ContrastiveEncoder, ContrastiveModule, ModelConfi
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "viscy_parity.py"
-VISCY_PYTHON = os.environ.get("REPRO_GOLDEN_VISCY_PYTHON")
+VISCY_PYTHON = os.environ.get("REPRO_GOLDEN_VISCY_PYTHON") or None
 
 REFERENCE = {
     "backbone": "convnext_tiny",

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-VISCY_PYTHON = os.environ.get("REPRO_GOLDEN_VISCY_PYTHON")
+VISCY_PYTHON = os.environ.get("REPRO_GOLDEN_VISCY_PYTHON") or None
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "viscy_parity.py"
 
 pytestmark = pytest.mark.skipif(
