@@ -55,6 +55,15 @@ def test_killed_golden_write_leaves_previous_or_new_golden(
     write_golden(stores["a"], golden)
     state, killed, changed = "a", 0, 0
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "repro_golden", "golden", "write"]
+    started = time.perf_counter()
+    subprocess.run(
+        [*command, stores["a"], "--out", tmp_path / "timing"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    duration = time.perf_counter() - started  # kills spread over one whole run
     for i in range(KILLS):
         source = "b" if state == "a" else "a"
         process = subprocess.Popen(
@@ -72,7 +81,7 @@ def test_killed_golden_write_leaves_previous_or_new_golden(
             stderr=subprocess.DEVNULL,
             env=env,
         )
-        time.sleep(0.15 + 0.07 * i)
+        time.sleep(duration * (i + 1) / (KILLS + 1))
         process.send_signal(signal.SIGKILL)
         killed += process.wait() == -signal.SIGKILL
         new_state = _golden_state(golden, stores)
