@@ -235,7 +235,8 @@ class GoldenStore:
         temp dir keyed by the resolved directory, so nothing is added to the golden
         directory): without it, two concurrent writers of different content could
         each remove the other's freshly committed sketch as stale. Readers need no
-        lock (:meth:`read` retries when the manifest changed under it).
+        lock (:meth:`read` retries when the manifest changed under it). Temp files
+        left in the directory by writers killed mid-write are removed under the lock.
         """
         sketch = _sketch_bytes(golden)
         digest = bytes_digest(sketch)
