@@ -23,6 +23,7 @@ def test_defaults_are_the_reference_run() -> None:
         "deterministic": True,
         "matmul_precision": "highest",
         "cudnn_benchmark": False,
+        "cpu_threads": None,
     }
 
 
@@ -39,6 +40,9 @@ def test_as_dict_round_trips_through_json() -> None:
         ({"seed": -1}, "numerics.seed"),
         ({"deterministic": "yes"}, "numerics.deterministic"),
         ({"threads": 4}, "numerics"),
+        ({"cpu_threads": 0}, "numerics.cpu_threads"),
+        ({"cpu_threads": True}, "numerics.cpu_threads"),
+        ({"cpu_threads": "2"}, "numerics.cpu_threads"),
     ],
 )
 def test_bad_values_name_file_and_key(mapping: dict[str, Any], key: str) -> None:
@@ -82,6 +86,18 @@ def test_applied_sets_then_restores_global_state() -> None:
     )
     assert after == before
     assert torch.equal(torch.random.get_rng_state(), rng_before)
+
+
+def test_cpu_threads_pinned_for_the_block_then_restored() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    pinned = 1 if before != 1 else 2
+    with NumericalMode(cpu_threads=pinned).applied():
+        assert torch.get_num_threads() == pinned
+    assert torch.get_num_threads() == before
+    with NumericalMode().applied():
+        assert torch.get_num_threads() == before
 
 
 def test_import_does_not_load_torch() -> None:

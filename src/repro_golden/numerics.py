@@ -32,6 +32,10 @@ class NumericalMode:
     ``precision`` is a Lightning precision string; ``inference_mode`` selects
     ``torch.inference_mode`` over ``torch.no_grad``; ``deterministic`` turns on
     ``torch.use_deterministic_algorithms`` (and cuDNN determinism).
+    ``cpu_threads`` pins torch's intra-op thread count: CPU kernels split their
+    reductions by thread, so the same batch gives different last bits at 1 and
+    2 threads; a case whose golden digests must match on any machine pins it
+    (``None`` leaves torch's default, the number of cores).
     """
 
     seed: int = 42
@@ -40,6 +44,7 @@ class NumericalMode:
     deterministic: bool = True
     matmul_precision: str = "highest"
     cudnn_benchmark: bool = False
+    cpu_threads: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -53,6 +58,15 @@ class NumericalMode:
             raise ConfigError(
                 f"expected one of {list(MATMUL_PRECISIONS)}, got {self.matmul_precision!r}",
                 key="numerics.matmul_precision",
+            )
+        if self.cpu_threads is not None and (
+            isinstance(self.cpu_threads, bool)
+            or not isinstance(self.cpu_threads, int)
+            or self.cpu_threads < 1
+        ):
+            raise ConfigError(
+                f"expected an integer >= 1 or null, got {self.cpu_threads!r}",
+                key="numerics.cpu_threads",
             )
         for name in ("inference_mode", "deterministic", "cudnn_benchmark"):
             if not isinstance(getattr(self, name), bool):
@@ -118,6 +132,8 @@ class NumericalMode:
         torch.backends.cudnn.deterministic = self.deterministic
         torch.backends.cudnn.benchmark = self.cudnn_benchmark
         torch.set_float32_matmul_precision(self.matmul_precision)
+        if self.cpu_threads is not None:
+            torch.set_num_threads(self.cpu_threads)
 
     @contextlib.contextmanager
     def applied(self) -> Iterator[NumericalMode]:
@@ -141,6 +157,7 @@ class NumericalMode:
             np.random.get_state(),
             torch.random.get_rng_state(),
             os.environ.get("PL_GLOBAL_SEED"),
+            torch.get_num_threads(),
         )
         try:
             self.apply()
@@ -157,6 +174,7 @@ class NumericalMode:
                 np_rng,
                 torch_rng,
                 pl_seed,
+                threads,
             ) = saved
             torch.use_deterministic_algorithms(det, warn_only=warn_only)
             torch.backends.cudnn.deterministic = cudnn_det
@@ -167,6 +185,8 @@ class NumericalMode:
             random.setstate(py_rng)
             np.random.set_state(np_rng)
             torch.random.set_rng_state(torch_rng)
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
 
 
 def _restore_env(name: str, value: str | None) -> None:
