@@ -50,9 +50,7 @@ def _read(path: Path, *, weights_only: bool) -> Any:
     if not path.is_file():
         raise CheckpointError("checkpoint file does not exist", path=path)
     try:
-        # Our own handle: torch leaves its file open when it refuses a pickle.
-        with path.open("rb") as handle:
-            return torch.load(handle, map_location="cpu", weights_only=weights_only)
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:
         hint = (
             " (weights_only=True refused it; if you trust this file, opt out explicitly)"
