@@ -214,29 +214,33 @@ def test_killed_predict_cli_leaves_previous_store(tmp_path: Path) -> None:
     out = tmp_path / "out.zarr"
     write_store(out)  # the previous complete output
     write_golden(out, tmp_path / "previous.golden")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "repro_golden",
-            "predict",
-            case,
-            "--output",
-            out,
-            "--overwrite",
-            "--no-progress",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    deadline = time.monotonic() + 240
-    while not list(tmp_path.glob(".out.zarr.*.partial")):
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert time.monotonic() < deadline, "predict never started writing"
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
+    log = tmp_path / "predict.log"
+    with (
+        log.open("wb") as stderr,
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "repro_golden",
+                "predict",
+                case,
+                "--output",
+                out,
+                "--overwrite",
+                "--no-progress",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        ) as process,
+    ):
+        deadline = time.monotonic() + 240
+        while not list(tmp_path.glob(".out.zarr.*.partial")):
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "predict never started writing"
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
     assert list(tmp_path.glob(".out.zarr.*"))  # killed mid-write: its temp dir is left
     if out.exists():
         assert check_golden(out, tmp_path / "previous.golden").passed
