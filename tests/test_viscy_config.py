@@ -196,3 +196,16 @@ def test_mapping_never_imports_viscy(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert out.stdout.strip() == "False False"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "case_name"),
+    [("my predict.yml", "my_predict"), (".hidden cfg.yml", "hidden_cfg"), ("a..b.yml", "a_b")],
+)
+def test_any_config_file_name_gives_a_safe_case_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_name: str, case_name: str
+) -> None:
+    path = tmp_path / file_name
+    path.write_text(yaml.safe_dump(_viscy()))
+    monkeypatch.chdir(tmp_path)
+    assert load_viscy_config(path).name == case_name

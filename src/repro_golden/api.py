@@ -11,7 +11,8 @@ from typing import Any
 
 from repro_golden.compare import compare_stores, compare_summaries
 from repro_golden.embeddings import EmbeddingsStore
-from repro_golden.golden_store import GoldenStore, summarize
+from repro_golden.errors import ConfigError, GoldenFileError
+from repro_golden.golden_store import Golden, GoldenStore, summarize
 from repro_golden.outcomes import Status
 from repro_golden.report import ComparisonReport
 from repro_golden.tolerance import ToleranceSpec
@@ -60,10 +61,16 @@ def check_golden(
     Digests first; FOV/array pairs that are not identical are judged by the sound
     summary checks, or, when ``reference`` (the full reference store) is given,
     by ``allclose`` on the full tensors of those FOVs only.
+
+    ``tolerance=None`` means the case's own tolerance as recorded with the golden
+    files (the ``tolerance`` of the case config that produced them), or exact
+    when none is recorded: the golden files carry the contract they were made
+    under, so a bare ``repro-golden check`` applies it.
     """
-    tolerance = tolerance or ToleranceSpec()
     store = GoldenStore(golden_dir)
     golden = store.read(expected_case=case)
+    if tolerance is None:
+        tolerance = recorded_tolerance(golden, store.directory) or ToleranceSpec()
     obtained = EmbeddingsStore(embeddings)
     outcomes = compare_summaries(summarize(obtained), golden, tolerance)
     mode = "golden summaries"
@@ -94,6 +101,39 @@ def check_golden(
         mode=mode,
         extra={"case": golden.case, "dataset_digest": golden.dataset_digest},
     )
+
+
+def recorded_tolerance(golden: Golden, directory: Path) -> ToleranceSpec | None:
+    """The tolerance of the case config recorded in ``golden``'s provenance, if any.
+
+    Looked up where the writers put it: ``provenance.case_config.tolerance``
+    (the pytest fixture) or ``provenance.embeddings.case.tolerance`` (the
+    prediction's own record). A malformed one is a :class:`GoldenFileError`.
+    """
+    candidates = (
+        ("provenance.case_config.tolerance", golden.provenance.get("case_config")),
+        ("provenance.embeddings.case.tolerance", _get(golden.provenance, "embeddings", "case")),
+    )
+    for key, config in candidates:
+        if isinstance(config, Mapping) and config.get("tolerance") is not None:
+            try:
+                return ToleranceSpec.from_mapping(config["tolerance"])
+            except ConfigError as exc:
+                raise GoldenFileError(
+                    f"recorded tolerance is unusable: {exc}",
+                    path=directory / "golden.json",
+                    key=key,
+                ) from None
+    return None
+
+
+def _get(mapping: Mapping[str, Any], *keys: str) -> Any:
+    value: Any = mapping
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
 
 
 def compare_embeddings(

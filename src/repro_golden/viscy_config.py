@@ -19,6 +19,7 @@ but never change ``X``, ``X_projections`` or ``obs``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,7 @@ def case_from_viscy(mapping: Mapping[str, Any], *, source: Path, base_dir: Path)
             f"expected the checkpoint path, got {checkpoint!r}", path=source, key="ckpt_path"
         )
     return Case(
-        name=source.stem,
+        name=_case_name(source),
         model=ModelConfig.from_mapping(encoder_args, source=source),
         data=DataConfig.from_mapping(data_args, base_dir=base_dir, source=source),
         trainer=settings,
@@ -228,3 +229,13 @@ def case_from_viscy(mapping: Mapping[str, Any], *, source: Path, base_dir: Path)
         source=source,
         config={"viscy_config": dict(mapping)},
     )
+
+
+def _case_name(source: Path) -> str:
+    """A case name from the config's file name, made safe to be a folder name.
+
+    VisCy configs have no case name; the stem names the case (and its golden
+    folder), with characters a folder name should not hold replaced by ``_``.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", source.stem).lstrip(".-").replace("..", "_")
+    return name or "viscy"

@@ -105,3 +105,34 @@ def test_bad_input_exits_2(
     assert "absent.zarr" in capsys.readouterr().err
     assert main(["compare", str(ref), str(ref), "--atol", "-1"]) == 2
     assert "atol" in capsys.readouterr().err
+
+
+def test_check_applies_the_case_tolerance_recorded_with_the_golden_files(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path
+) -> None:
+    case = {"name": "demo", "tolerance": {"atol": 0.5, "rtol": 0.0}}
+    recorded = embeddings.with_(uns={"case": case})
+    ref = write_store("ref", recorded)
+    x = recorded.X.copy()
+    x[10] += np.float32(0.1)
+    obt = write_store("obt", recorded.with_(X=x))
+    golden = tmp_path / "golden" / "demo"
+    assert main(["golden", "write", str(ref), "--out", str(golden), "--case", "demo"]) == 0
+    report = tmp_path / "check.json"
+    assert main(["check", str(obt), "--golden", str(golden), "--report", str(report)]) == 0
+    assert json.loads(report.read_text())["tolerance"]["atol"] == 0.5
+    # An explicit tolerance replaces the recorded one.
+    assert main(["check", str(obt), "--golden", str(golden), "--atol", "0"]) == 1
+
+
+def test_unusable_recorded_tolerance_is_bad_input(
+    embeddings: Embeddings, write_store: Writer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = {"name": "demo", "tolerance": {"atol": -1.0}}
+    ref = write_store("ref", embeddings.with_(uns={"case": case}))
+    golden = tmp_path / "golden"
+    assert main(["golden", "write", str(ref), "--out", str(golden)]) == 0
+    assert main(["check", str(ref), "--golden", str(golden)]) == 2
+    err = capsys.readouterr().err
+    assert "golden.json" in err
+    assert "provenance.embeddings.case.tolerance" in err

@@ -13,18 +13,18 @@ from typing import Any
 from repro_golden.cli import EXIT_OK, EXIT_REGRESSION
 
 
-def _tolerance_options(parser: argparse.ArgumentParser) -> None:
+def _tolerance_options(parser: argparse.ArgumentParser, *, default: str = "0") -> None:
     parser.add_argument(
         "--atol",
         type=float,
-        default=0.0,
-        help="absolute tolerance, numpy allclose semantics (default: 0)",
+        default=None,
+        help=f"absolute tolerance, numpy allclose semantics (default: {default})",
     )
     parser.add_argument(
         "--rtol",
         type=float,
-        default=0.0,
-        help="relative tolerance, scaled by |reference| (default: 0)",
+        default=None,
+        help=f"relative tolerance, scaled by |reference| (default: {default})",
     )
     parser.add_argument(
         "--equal-nan",
@@ -88,7 +88,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="expected case name: golden files written for another case are refused (exit 2)",
     )
-    _tolerance_options(check)
+    _tolerance_options(check, default="the case tolerance recorded with the golden files, else 0")
     check.set_defaults(handler=_handle_check)
 
     compare = subparsers.add_parser(
@@ -104,9 +104,12 @@ def register(subparsers: Any) -> None:
 
 
 def _tolerance(args: argparse.Namespace) -> Any:
+    """The tolerance given on the command line, or None when neither --atol nor --rtol was."""
     from repro_golden.tolerance import ToleranceSpec
 
-    return ToleranceSpec(atol=args.atol, rtol=args.rtol, equal_nan=args.equal_nan)
+    if args.atol is None and args.rtol is None and args.equal_nan:
+        return None
+    return ToleranceSpec(atol=args.atol or 0.0, rtol=args.rtol or 0.0, equal_nan=args.equal_nan)
 
 
 def _finish(report: Any, args: argparse.Namespace, seconds: float) -> int:
@@ -145,5 +148,6 @@ def _handle_compare(args: argparse.Namespace) -> int:
     from repro_golden.api import compare_embeddings
 
     started = time.perf_counter()
-    report = compare_embeddings(args.obtained, args.reference, tolerance=_tolerance(args))
+    tolerance = _tolerance(args)  # None: exact
+    report = compare_embeddings(args.obtained, args.reference, tolerance=tolerance)
     return _finish(report, args, time.perf_counter() - started)
