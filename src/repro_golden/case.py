@@ -137,16 +137,7 @@ class Case:
     def load(cls, path: str | Path) -> Case:
         """Read and validate a case file; raise :class:`ConfigError` naming the file and key."""
         source = Path(path)
-        try:
-            text = source.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read case file: {exc.strerror or exc}", path=source) from exc
-        try:
-            mapping = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML: {exc}", path=source) from exc
-        if not isinstance(mapping, Mapping):
-            raise ConfigError("expected a YAML mapping at the top level", path=source)
+        mapping = read_yaml_mapping(source, what="case file")
         return cls.from_mapping(mapping, base_dir=source.resolve().parent, source=source)
 
     @classmethod
@@ -229,3 +220,22 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
+
+
+def read_yaml_mapping(source: Path, *, what: str = "config") -> Mapping[str, Any]:
+    """The top-level mapping of a YAML file, loaded safely (no tags that run code).
+
+    Every failure (unreadable file, invalid YAML, a Python tag, a top level
+    that is not a mapping) is a :class:`ConfigError` naming ``source``.
+    """
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", path=source) from exc
+    try:
+        mapping = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", path=source) from exc
+    if not isinstance(mapping, Mapping):
+        raise ConfigError("expected a YAML mapping at the top level", path=source)
+    return mapping

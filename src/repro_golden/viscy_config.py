@@ -24,9 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from repro_golden.case import Case, TrainerSettings
+from repro_golden.case import Case, TrainerSettings, read_yaml_mapping
 from repro_golden.data.config import DataConfig, expand_env
 from repro_golden.errors import ConfigError
 from repro_golden.model.config import ModelConfig
@@ -71,7 +69,7 @@ def is_viscy_config(mapping: Any) -> bool:
 def load_config(path: str | Path) -> Case:
     """Load a case file or a VisCy predict config (detected by its content)."""
     source = Path(path)
-    mapping = _read_yaml(source)
+    mapping = read_yaml_mapping(source)
     if is_viscy_config(mapping):
         return case_from_viscy(mapping, source=source, base_dir=Path.cwd())
     return Case.from_mapping(mapping, base_dir=source.resolve().parent, source=source)
@@ -80,21 +78,7 @@ def load_config(path: str | Path) -> Case:
 def load_viscy_config(path: str | Path) -> Case:
     """Load a VisCy LightningCLI predict config; relative paths resolve against the cwd."""
     source = Path(path)
-    return case_from_viscy(_read_yaml(source), source=source, base_dir=Path.cwd())
-
-
-def _read_yaml(source: Path) -> Mapping[str, Any]:
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror or exc}", path=source) from exc
-    try:
-        mapping = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", path=source) from exc
-    if not isinstance(mapping, Mapping):
-        raise ConfigError("expected a YAML mapping at the top level", path=source)
-    return mapping
+    return case_from_viscy(read_yaml_mapping(source), source=source, base_dir=Path.cwd())
 
 
 def _class_block(
