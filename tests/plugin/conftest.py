@@ -12,8 +12,11 @@ import numpy.fft  # noqa: F401
 import pytest
 
 # In-process pytester sessions restore sys.modules after each run, and numpy's
-# extension modules cannot be loaded twice in one process: import everything the
-# inner sessions import here, before any of them runs.
+# and torch's extension modules cannot be loaded twice in one process (torch
+# re-imported after an inner session dropped it crashes the interpreter): import
+# everything the inner sessions import here, before any of them runs.
+import torch  # noqa: F401
+
 import repro_golden.api
 import repro_golden.regression  # noqa: F401
 
