@@ -186,7 +186,9 @@ class GoldenRegressionFixture(_RegressionCheck):
 
         Equal digests pass at once. Otherwise the per-FOV summaries, and the
         full ``reference`` tensors when given, decide within ``tolerance``
-        (default exact) and a failure names the worst FOVs and rows. A report
+        (default: the case tolerance recorded with the golden files, as
+        ``repro-golden check`` applies it, else exact) and a failure names the
+        worst FOVs and rows. A report
         (JSON + Markdown) is written for every check. ``case`` (a
         :class:`repro_golden.case.Case`) is recorded in the provenance of
         golden files this check writes. ``golden_dir`` defaults to
@@ -201,7 +203,6 @@ class GoldenRegressionFixture(_RegressionCheck):
             else (self._original_datadir / f"{name}.golden")
         )
         obtained_dir = self._work_dir / f"{name}.obtained.golden"
-        spec = tolerance if tolerance is not None else ToleranceSpec()
         reference_path = Path(reference) if reference is not None else None
         record = _case_record(case)
 
@@ -222,7 +223,7 @@ class GoldenRegressionFixture(_RegressionCheck):
             try:
                 with _locked(expected.parent, shared=True):
                     report = check_golden(
-                        embeddings, expected.parent, tolerance=spec, reference=reference_path
+                        embeddings, expected.parent, tolerance=tolerance, reference=reference_path
                     )
             except InputError as exc:
                 if _is_within(exc.path, expected.parent):
