@@ -154,3 +154,34 @@ def test_embedding_regression_lifecycle(
 
     pytester.runpytest("--force-regen").assert_outcomes(failed=1)
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_golden_regression_applies_the_recorded_case_tolerance(
+    pytester: pytest.Pytester, make_embeddings: Callable[..., Path]
+) -> None:
+    from repro_golden.api import write_golden
+
+    golden = pytester.path / "golden" / "demo"
+    write_golden(
+        make_embeddings(pytester.path / "ref.zarr"),
+        golden,
+        case={"name": "demo", "tolerance": {"atol": 0.5, "rtol": 0.0}},
+    )
+    make_embeddings(pytester.path / "emb.zarr", shift_fov="A/1/1", shift=0.1)
+    written = _manifest(golden)
+    pytester.makepyfile(test_golden=GOLDEN_TEST)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+    pytester.makepyfile(
+        test_golden=GOLDEN_TEST.replace(
+            'golden_dir=here / "golden" / "demo")',
+            'golden_dir=here / "golden" / "demo", tolerance=ToleranceSpec())',
+        ).replace(
+            "from pathlib import Path",
+            "from pathlib import Path\nfrom repro_golden.tolerance import ToleranceSpec",
+        )
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*A/1/1*"])
+    assert _manifest(golden) == written
