@@ -244,7 +244,7 @@ def plugin_import_seconds(python: str, *, repeat: int = 7, after: str = "") -> f
     ``after`` is imported first in the same process: ``"pytest"`` measures what
     the plugin adds to a pytest start-up (pytest itself is loaded by then).
     """
-    code = (f"import {after}; " if after else "") + "import repro_golden.pytest_plugin"
+    code = (f"import {after}; " if after else "") + "import repro_golden.plugin.hooks"
     best = float("inf")
     for _ in range(repeat):
         result = subprocess.run(
@@ -252,9 +252,7 @@ def plugin_import_seconds(python: str, *, repeat: int = 7, after: str = "") -> f
         )
         match = re.search(r"\|\s*(\d+)\s*\|\s*repro_golden\.pytest_plugin\s*$", result.stderr, re.M)
         if match is None:
-            raise RuntimeError(
-                f"no import time for repro_golden.pytest_plugin in:\n{result.stderr}"
-            )
+            raise RuntimeError(f"no import time for repro_golden.plugin.hooks in:\n{result.stderr}")
         best = min(best, int(match.group(1)) / 1e6)
     return best
 
@@ -285,4 +283,4 @@ def bench(session: nox.Session) -> None:
         f" {marginal:.3f} s on top of an imported pytest (best of 7, python -X importtime)"
     )
     if seconds >= PLUGIN_IMPORT_BUDGET_S:
-        session.error(f"importing repro_golden.pytest_plugin took {seconds:.3f} s")
+        session.error(f"importing repro_golden.plugin.hooks took {seconds:.3f} s")

@@ -139,8 +139,8 @@ def section_imports() -> None:
 
 
 def section_throughput(rows: int, fovs: int) -> None:
-    from repro_golden.digest import array_digest
-    from repro_golden.summary import ColumnAccumulator, block_sketch, signs_for
+    from repro_golden.core.digest import array_digest
+    from repro_golden.core.summary import ColumnAccumulator, block_sketch, signs_for
 
     print(f"== throughput ({rows} x 800 float32 in memory, {fovs} FOVs)")
     x = np.random.default_rng(0).normal(size=(rows, 800)).astype(np.float32)
@@ -246,9 +246,9 @@ def _status_kb(field: str) -> int:
 
 
 def compare_child(obtained: str, reference: str) -> None:
-    from repro_golden.compare import compare_stores
-    from repro_golden.embeddings import EmbeddingsStore
-    from repro_golden.tolerance import ToleranceSpec
+    from repro_golden.core.compare import compare_stores
+    from repro_golden.core.embeddings import EmbeddingsStore
+    from repro_golden.core.tolerance import ToleranceSpec
 
     def reset_peak() -> None:
         with open("/proc/self/clear_refs", "w") as handle:  # reset VmHWM (Linux)

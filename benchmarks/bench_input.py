@@ -121,8 +121,8 @@ def data_mapping(plate: Path, tracks: Path, args: argparse.Namespace) -> dict[st
 
 
 def run_ours(mapping: dict[str, Any], max_batches: int | None) -> dict[str, float]:
-    from repro_golden.data.config import DataConfig
-    from repro_golden.data.datamodule import PlateDataModule
+    from repro_golden.config.data import DataConfig
+    from repro_golden.inference.data.datamodule import PlateDataModule
 
     start = time.perf_counter()
     cpu = time.process_time()

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from repro_golden.summary import (
+from repro_golden.core.summary import (
     ColumnAccumulator,
     StoredRows,
     block_sketch,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from repro_golden.pytest_plugin import (
+from repro_golden.plugin.hooks import (
     GoldenSettings,
     cuda_unavailable_reason,
     golden_settings_of,
@@ -32,8 +32,8 @@ from repro_golden.pytest_plugin import (
 )
 
 if TYPE_CHECKING:
-    from repro_golden.case import Case
-    from repro_golden.predict import PredictionResult
+    from repro_golden.config.case import Case
+    from repro_golden.inference.predict import PredictionResult
 
 #: The lab's shapes (issue INFER-01/02, DESIGN.md section 1): input patch, features, projections.
 LAB_INPUT_SHAPE = (1, 1, 1, 160, 160)
@@ -87,7 +87,7 @@ def prepared_case(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> PreparedCase:
     """The case under test, loaded once per session; skips when its inputs are absent."""
-    from repro_golden.case import Case
+    from repro_golden.config.case import Case
 
     settings = golden_settings_of(pytestconfig)
     name = golden_case_name
@@ -129,7 +129,7 @@ def prediction(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> PredictionResult:
     """Embeddings of the case, predicted once per session on ``--golden-device``."""
-    from repro_golden.predict import predict
+    from repro_golden.inference.predict import predict
 
     device = _device(golden_settings_of(pytestconfig), pytestconfig)
     output = tmp_path_factory.mktemp(f"{prepared_case.name}-prediction") / "embeddings.zarr"
@@ -151,9 +151,9 @@ def test_infer01_checkpoint_loads_strictly_and_forward_shapes(
     """The checkpoint loads with no missing or unexpected key; one forward pass has the shapes."""
     import torch
 
-    from repro_golden.model.checkpoint import load_checkpoint
-    from repro_golden.model.encoder import ContrastiveEncoder
-    from repro_golden.model.module import ContrastiveModule
+    from repro_golden.inference.model.checkpoint import load_checkpoint
+    from repro_golden.inference.model.encoder import ContrastiveEncoder
+    from repro_golden.inference.model.module import ContrastiveModule
 
     config = prepared_case.case.model
     module = ContrastiveModule(ContrastiveEncoder.from_config(config))
@@ -186,7 +186,7 @@ def test_infer02_predict_writes_anndata_zarr(
     """``X`` is (N, 768) and ``obsm/X_projections`` (N, 32), one row per predicted cell."""
     import numpy as np
 
-    from repro_golden.data.datamodule import PlateDataModule
+    from repro_golden.inference.data.datamodule import PlateDataModule
 
     adata = _read_adata(prediction.path)
     config = prepared_case.case.model
@@ -317,8 +317,8 @@ def test_gpu_run_to_run_identical(
 ) -> None:
     """Two GPU predictions of the case are bit-identical when the case asks for determinism."""
     from repro_golden.api import compare_embeddings
-    from repro_golden.predict import predict
-    from repro_golden.tolerance import ToleranceSpec
+    from repro_golden.core.tolerance import ToleranceSpec
+    from repro_golden.inference.predict import predict
 
     device = _cuda_device(pytestconfig)
     case = prepared_case.case
@@ -343,7 +343,7 @@ def test_gpu_vs_cpu_reported(
     """GPU and CPU embeddings of an example case, compared and reported (not asserted equal:
     different kernels round differently; the report measures by how much)."""
     from repro_golden.api import compare_embeddings
-    from repro_golden.predict import predict
+    from repro_golden.inference.predict import predict
 
     device = _cuda_device(pytestconfig)
     if not prepared_case.generated:

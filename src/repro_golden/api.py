@@ -9,13 +9,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from repro_golden.compare import compare_stores, compare_summaries
-from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.core.compare import compare_stores, compare_summaries
+from repro_golden.core.embeddings import EmbeddingsStore
+from repro_golden.core.golden_store import Golden, GoldenStore, summarize
+from repro_golden.core.outcomes import Status
+from repro_golden.core.report import ComparisonReport
+from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ConfigError, GoldenFileError
-from repro_golden.golden_store import Golden, GoldenStore, summarize
-from repro_golden.outcomes import Status
-from repro_golden.report import ComparisonReport
-from repro_golden.tolerance import ToleranceSpec
 
 __all__ = [
     "ComparisonReport",

@@ -10,9 +10,9 @@ import pytest
 from core_stores import Embeddings
 
 from repro_golden.api import check_golden, compare_embeddings, write_golden
-from repro_golden.outcomes import Outcome, Status
-from repro_golden.report import ComparisonReport
-from repro_golden.tolerance import ToleranceSpec
+from repro_golden.core.outcomes import Outcome, Status
+from repro_golden.core.report import ComparisonReport
+from repro_golden.core.tolerance import ToleranceSpec
 
 Writer = Callable[..., Path]
 
@@ -227,7 +227,7 @@ def test_big_endian_storage_is_the_same_dtype(
     big = embeddings.with_(X=embeddings.X.astype(">f4"))
     ref = write_store("ref", embeddings)
     obt = write_store("obt", big, "zarr2")
-    from repro_golden.embeddings import EmbeddingsStore
+    from repro_golden.core.embeddings import EmbeddingsStore
 
     assert EmbeddingsStore(obt).arrays["X"].dtype.byteorder == ">"
     write_golden(ref, tmp_path / "g")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from repro_golden.digest import (
+from repro_golden.core.digest import (
     array_digest,
     array_header,
     dataset_digest,

@@ -11,7 +11,7 @@ import pytest
 import zarr
 from core_stores import Embeddings, write_zarr_direct
 
-from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.core.embeddings import EmbeddingsStore
 from repro_golden.errors import EmbeddingsError
 
 
@@ -124,7 +124,7 @@ def test_small_read_windows_give_the_same_blocks(
     tmp_path: Path, embeddings: Embeddings, monkeypatch: pytest.MonkeyPatch, interleaved: bool
 ) -> None:
     """Window switching (and scattered rows) must not change what a FOV reads."""
-    import repro_golden.embeddings as module
+    import repro_golden.core.embeddings as module
 
     monkeypatch.setattr(module, "WINDOW_BYTES", 24 * 4 * 7)
     monkeypatch.setattr(module, "WINDOW_ROWS", 9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,22 +13,19 @@ import numpy as np
 import pytest
 from core_stores import Embeddings
 
+import repro_golden.core
 from repro_golden.cli import main
 
 Writer = Callable[..., Path]
 HEAVY = ("torch", "lightning", "pytorch_lightning", "timm", "anndata")
+#: Every module of the torch-free core, found by walking the package (no hand-kept list).
 CORE = (
-    "repro_golden.tolerance",
-    "repro_golden.embeddings",
-    "repro_golden.digest",
-    "repro_golden.summary",
-    "repro_golden.golden_store",
-    "repro_golden.outcomes",
-    "repro_golden.compare",
-    "repro_golden.report",
+    *(m.name for m in pkgutil.walk_packages(repro_golden.core.__path__, "repro_golden.core.")),
     "repro_golden.api",
     "repro_golden.cli",
     "repro_golden.cli.golden_cmd",
+    "repro_golden.plugin.hooks",
+    "repro_golden.plugin.fixtures",
 )
 
 

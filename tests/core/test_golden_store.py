@@ -11,9 +11,9 @@ import pytest
 from core_stores import Embeddings, make_embeddings
 
 from repro_golden.api import write_golden
-from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.core.embeddings import EmbeddingsStore
+from repro_golden.core.golden_store import SCHEMA, GoldenStore, summarize
 from repro_golden.errors import GoldenFileError
-from repro_golden.golden_store import SCHEMA, GoldenStore, summarize
 
 Writer = Callable[..., Path]
 
@@ -103,7 +103,7 @@ def test_sketch_grows_by_24_bytes_per_row(write_store: Writer, tmp_path: Path) -
 
 def test_golden_digests_equal_direct_digests_with_nan(write_store: Writer) -> None:
     """The golden pass skips the NaN check only where its flags prove there is no NaN."""
-    from repro_golden.digest import array_digest
+    from repro_golden.core.digest import array_digest
 
     emb = make_embeddings()
     x = emb.X.copy()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from repro_golden.core.outcomes import Outcome, Status, Violation
+from repro_golden.core.report import ComparisonReport
+from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import InputError
-from repro_golden.outcomes import Outcome, Status, Violation
-from repro_golden.report import ComparisonReport
-from repro_golden.tolerance import ToleranceSpec
 
 
 def _report() -> ComparisonReport:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repro_golden.summary import (
+from repro_golden.core.summary import (
     ColumnAccumulator,
     Evidence,
     StoredRows,

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from repro_golden.case import Case
-from repro_golden.data.datamodule import PlateDataModule
+from repro_golden.config.case import Case
 from repro_golden.examples.cases import CASES
 from repro_golden.examples.inputs import CASE_FILE, TRACKS, TRACKS_FILE, read_tracks
-from repro_golden.model.checkpoint import load_checkpoint
-from repro_golden.model.encoder import ContrastiveEncoder
-from repro_golden.model.module import ContrastiveModule
+from repro_golden.inference.data.datamodule import PlateDataModule
+from repro_golden.inference.model.checkpoint import load_checkpoint
+from repro_golden.inference.model.encoder import ContrastiveEncoder
+from repro_golden.inference.model.module import ContrastiveModule
 
 
 def _kept_rows(name: str, directory: Path) -> int:

@@ -18,7 +18,7 @@ import pytest
 import torch  # noqa: F401
 
 import repro_golden.api
-import repro_golden.regression  # noqa: F401
+import repro_golden.plugin.fixtures  # noqa: F401
 
 FOVS = ("A/1/0", "A/1/1", "B/2/0")
 ROWS_PER_FOV = 4

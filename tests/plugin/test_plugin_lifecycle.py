@@ -178,7 +178,7 @@ def test_golden_regression_applies_the_recorded_case_tolerance(
             'golden_dir=here / "golden" / "demo", tolerance=ToleranceSpec())',
         ).replace(
             "from pathlib import Path",
-            "from pathlib import Path\nfrom repro_golden.tolerance import ToleranceSpec",
+            "from pathlib import Path\nfrom repro_golden.core.tolerance import ToleranceSpec",
         )
     )
     result = pytester.runpytest("-p", "no:cacheprovider")

@@ -180,7 +180,7 @@ def test_plugin_import_is_light() -> None:
     """Importing the plugin pulls in none of the heavy libraries (measured in a fresh process)."""
     heavy = ("torch", "lightning", "timm", "anndata", "numpy", "zarr", "pandas")
     code = (
-        "import sys, repro_golden.pytest_plugin\n"
+        "import sys, repro_golden.plugin.hooks\n"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"}
@@ -194,7 +194,7 @@ def test_plugin_registered_through_entry_point() -> None:
     from importlib.metadata import entry_points
 
     names = {ep.name: ep.value for ep in entry_points(group="pytest11")}
-    assert names.get("repro_golden") == "repro_golden.pytest_plugin"
+    assert names.get("repro_golden") == "repro_golden.plugin.hooks"
 
 
 def test_report_header_names_cases(pytester: pytest.Pytester) -> None:

@@ -15,8 +15,8 @@ import pytest
 from rel_stores import arrays, cli, write_store
 
 from repro_golden.api import check_golden, compare_embeddings, write_golden
+from repro_golden.core.outcomes import Status
 from repro_golden.errors import EmbeddingsError
-from repro_golden.outcomes import Status
 
 
 def _no_x(d: dict) -> None:
@@ -230,7 +230,7 @@ def test_differing_store_gives_a_precise_failing_outcome(
 
 
 def test_nan_in_reference_and_obtained_passes_only_with_equal_nan(tmp_path: Path) -> None:
-    from repro_golden.tolerance import ToleranceSpec
+    from repro_golden.core.tolerance import ToleranceSpec
 
     data = _with(_nan)
     left = write_store(tmp_path / "left.zarr", data)

@@ -31,8 +31,8 @@ def _edit_sketch_header(golden: Path, manifest: Manifest, edit: Callable[[dict],
     so the sketch's digest matches and only its content is wrong."""
     import struct
 
-    from repro_golden.digest import bytes_digest
-    from repro_golden.golden_schema import SKETCH_MAGIC
+    from repro_golden.core.digest import bytes_digest
+    from repro_golden.core.golden_schema import SKETCH_MAGIC
 
     old = _sketch(golden)
     blob = old.read_bytes()

@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rel_stores import write_store
 
-from repro_golden.compare import compare_summaries
-from repro_golden.digest import bytes_digest
-from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.core.compare import compare_summaries
+from repro_golden.core.digest import bytes_digest
+from repro_golden.core.embeddings import EmbeddingsStore
+from repro_golden.core.golden_store import GoldenStore, summarize
+from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ReproGoldenError
-from repro_golden.golden_store import GoldenStore, summarize
-from repro_golden.tolerance import ToleranceSpec
 
 FUZZ = settings(
     max_examples=300,
@@ -238,8 +238,8 @@ def _viscy_mapping() -> dict[str, Any]:
 
 def test_fuzz_bases_are_valid(tmp_path: Path) -> None:
     """The unmutated mappings load, so the mutations start from valid input."""
-    from repro_golden.case import Case
-    from repro_golden.viscy_config import case_from_viscy
+    from repro_golden.config.case import Case
+    from repro_golden.config.viscy_config import case_from_viscy
 
     source = tmp_path / "case.yaml"
     assert Case.from_mapping(_case_mapping(), base_dir=tmp_path, source=source).name == "example"
@@ -251,7 +251,7 @@ def test_fuzz_bases_are_valid(tmp_path: Path) -> None:
 def test_mutated_case_mapping_raises_only_config_errors(
     tmp_path: Path, data: st.DataObject
 ) -> None:
-    from repro_golden.case import Case
+    from repro_golden.config.case import Case
 
     tree = data.draw(mutated(_case_mapping(), YAML_VALUES))
     with contextlib.suppress(ReproGoldenError):
@@ -263,7 +263,7 @@ def test_mutated_case_mapping_raises_only_config_errors(
 def test_mutated_viscy_config_raises_only_config_errors(
     tmp_path: Path, data: st.DataObject
 ) -> None:
-    from repro_golden.viscy_config import case_from_viscy
+    from repro_golden.config.viscy_config import case_from_viscy
 
     tree = data.draw(mutated(_viscy_mapping(), YAML_VALUES))
     with contextlib.suppress(ReproGoldenError):
@@ -275,7 +275,7 @@ def test_mutated_viscy_config_raises_only_config_errors(
 )
 @given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
 def test_arbitrary_case_file_text_raises_only_config_errors(tmp_path: Path, text: str) -> None:
-    from repro_golden.case import Case
+    from repro_golden.config.case import Case
 
     path = tmp_path / "case.yaml"
     path.write_text(text, encoding="utf-8")

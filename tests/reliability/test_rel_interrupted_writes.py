@@ -25,9 +25,9 @@ import pytest
 from rel_stores import arrays, write_store
 
 from repro_golden.api import check_golden, write_golden
-from repro_golden.embeddings import EmbeddingsStore
+from repro_golden.core.embeddings import EmbeddingsStore
+from repro_golden.core.golden_store import GoldenStore
 from repro_golden.errors import ReproGoldenError
-from repro_golden.golden_store import GoldenStore
 
 KILLS = 16
 
@@ -102,7 +102,7 @@ _WRITER_LOOP = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     import anndata  # noqa: F401  (imported once here, not in every forked child)
-    from repro_golden.writer import write_embeddings
+    from repro_golden.inference.writer import write_embeddings
 
     out, kills = Path(sys.argv[1]), int(sys.argv[2])
     def merged(seed):

@@ -19,7 +19,7 @@ import pytest
 from rel_stores import FOVS, arrays, write_store
 
 from repro_golden.api import check_golden, write_golden
-from repro_golden.atomic import safe_component
+from repro_golden.core.atomic import safe_component
 from repro_golden.errors import CheckpointError, ConfigError, GoldenFileError
 
 
@@ -36,7 +36,7 @@ class _Touch:
 @pytest.mark.parametrize("container", ["torch-zip", "raw-pickle", "state-dict-entry"])
 def test_code_running_checkpoint_is_refused(tmp_path: Path, container: str) -> None:
     torch = pytest.importorskip("torch")
-    from repro_golden.model.checkpoint import load_checkpoint
+    from repro_golden.inference.model.checkpoint import load_checkpoint
 
     assert inspect.signature(load_checkpoint).parameters["weights_only"].default is True
     marker = tmp_path / "pwned"
@@ -65,8 +65,8 @@ _EVIL_TAGS = [
 @pytest.mark.parametrize("tag", _EVIL_TAGS, ids=["os.system", "Path.touch", "Popen", "name"])
 @pytest.mark.parametrize("loader", ["Case.load", "load_config", "load_viscy_config"])
 def test_yaml_python_tags_cannot_run_code(tmp_path: Path, tag: str, loader: str) -> None:
-    from repro_golden import viscy_config
-    from repro_golden.case import Case
+    from repro_golden.config import viscy_config
+    from repro_golden.config.case import Case
 
     load = {
         "Case.load": Case.load,
@@ -89,7 +89,7 @@ _BAD_NAMES = ["../escape", "a/b", "/abs", "..", ".hidden", "-flag", "a\\b", "x\0
 
 @pytest.mark.parametrize("name", _BAD_NAMES)
 def test_case_names_cannot_become_paths_out_of_the_golden_root(tmp_path: Path, name: str) -> None:
-    from repro_golden.case import Case
+    from repro_golden.config.case import Case
     from repro_golden.examples.fixtures import default_inputs_path
 
     with pytest.raises(ConfigError, match="path separators") as info:
@@ -116,7 +116,7 @@ def test_case_names_cannot_become_paths_out_of_the_golden_root(tmp_path: Path, n
 
 @pytest.mark.parametrize("name", _BAD_NAMES[:6])
 def test_plugin_golden_dir_refuses_path_like_case_names(tmp_path: Path, name: str) -> None:
-    from repro_golden.pytest_plugin import GoldenSettings
+    from repro_golden.plugin.hooks import GoldenSettings
 
     fields = inspect.signature(GoldenSettings).parameters
     settings = GoldenSettings(

@@ -105,7 +105,7 @@ def register(subparsers: Any) -> None:
 
 def _tolerance(args: argparse.Namespace) -> Any:
     """The tolerance given on the command line, or None when neither --atol nor --rtol was."""
-    from repro_golden.tolerance import ToleranceSpec
+    from repro_golden.core.tolerance import ToleranceSpec
 
     if args.atol is None and args.rtol is None and args.equal_nan:
         return None

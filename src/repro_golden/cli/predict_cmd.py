@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     import lightning.pytorch  # noqa: F401  (configures its loggers on import)
 
-    from repro_golden.predict import predict
-    from repro_golden.viscy_config import load_config
+    from repro_golden.config.viscy_config import load_config
+    from repro_golden.inference.predict import predict
 
     # Lightning's start-up chatter (accelerator banners, tips) is not ours to print.
     for name in ("lightning.pytorch", "lightning.fabric"):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xxhash
 
-from repro_golden.atomic import write_bytes_atomic
+from repro_golden.core.atomic import write_bytes_atomic
 from repro_golden.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def seeded_state_dict(case: ExampleCase) -> OrderedDict[str, Tensor]:
     """
     import torch
 
-    from repro_golden.model.encoder import ContrastiveEncoder
+    from repro_golden.inference.model.encoder import ContrastiveEncoder
 
     torch.manual_seed(case.seed)
     with torch.device("meta"):  # shapes only: skip timm's initialisation, every value is drawn

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from repro_golden.atomic import safe_component, write_text_atomic
+from repro_golden.core.atomic import safe_component, write_text_atomic
 from repro_golden.errors import FixtureDriftError, GoldenFileError
 
 SCHEMA = "repro-golden/example-inputs/1"
@@ -110,7 +110,7 @@ class InputDigestDriftError(FixtureDriftError):
 def default_inputs_path(case: str) -> Path:
     """``golden/<case>/inputs.json`` of the source checkout this package runs from.
 
-    ``case`` must be a plain name (:func:`~repro_golden.atomic.safe_component`):
+    ``case`` must be a plain name (:func:`~repro_golden.core.atomic.safe_component`):
     this path is written by ``repro-golden example --record``.
     """
     root = Path(__file__).resolve().parents[3] / "golden"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repro_golden.atomic import replace_directory, write_text_atomic
+from repro_golden.core.atomic import replace_directory, write_text_atomic
 from repro_golden.errors import OutputExistsError
 from repro_golden.examples import fixtures
 from repro_golden.examples.cases import ExampleCase, get_case

@@ -1,0 +1,241 @@
+"""A case: one run described by a YAML file (schema ``repro-golden/case/1``).
+
+A case names the model architecture, the data, the trainer settings, the
+numerical mode, the checkpoint, where the output goes and what it is compared
+with. Paths are relative to the case file's directory, and ``${VAR}`` /
+``${VAR:-default}`` in them is expanded from the environment, so cluster paths
+live in the environment, never in test files. YAML is read with
+``yaml.safe_load`` only. Loading a case imports neither torch nor the data
+readers' heavy dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from repro_golden.config.data import DataConfig, expand_env
+from repro_golden.config.model import ModelConfig
+from repro_golden.config.numerics import NumericalMode
+from repro_golden.core.atomic import safe_component
+from repro_golden.core.tolerance import ToleranceSpec
+from repro_golden.errors import ConfigError
+
+SCHEMA = "repro-golden/case/1"
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+_TOP_LEVEL = frozenset(
+    {
+        "schema",
+        "name",
+        "model",
+        "data",
+        "trainer",
+        "numerics",
+        "checkpoint",
+        "output",
+        "reference",
+        "golden",
+        "tolerance",
+    }
+)
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """The Lightning ``Trainer`` settings a case controls (precision lives in numerics)."""
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Mapping[str, Any] | None, *, source: Path | None
+    ) -> tuple[TrainerSettings, str | None]:
+        """Settings plus the ``precision`` found in the section (None when absent)."""
+        if mapping is None:
+            return cls(), None
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(
+                f"expected a mapping, got {type(mapping).__name__}", path=source, key="trainer"
+            )
+        known = {"accelerator", "devices", "strategy", "num_nodes", "precision"}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {unknown}; expected some of {sorted(known)}",
+                path=source,
+                key="trainer",
+            )
+        accelerator = mapping.get("accelerator", "cpu")
+        if accelerator not in ACCELERATORS:
+            raise ConfigError(
+                f"expected one of {list(ACCELERATORS)}, got {accelerator!r}",
+                path=source,
+                key="trainer.accelerator",
+            )
+        devices = mapping.get("devices", 1)
+        if not (
+            devices == "auto"
+            or (isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1)
+        ):
+            raise ConfigError(
+                f"expected an integer >= 1 or 'auto', got {devices!r}",
+                path=source,
+                key="trainer.devices",
+            )
+        strategy = mapping.get("strategy", "auto")
+        if not isinstance(strategy, str):
+            raise ConfigError(
+                f"expected a strategy name, got {strategy!r}", path=source, key="trainer.strategy"
+            )
+        num_nodes = mapping.get("num_nodes", 1)
+        if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
+            raise ConfigError(
+                f"expected an integer >= 1, got {num_nodes!r}", path=source, key="trainer.num_nodes"
+            )
+        precision = mapping.get("precision")
+        return (
+            cls(accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes),
+            None if precision is None else str(precision),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "accelerator": self.accelerator,
+            "devices": self.devices,
+            "strategy": self.strategy,
+            "num_nodes": self.num_nodes,
+        }
+
+
+@dataclass(frozen=True)
+class Case:
+    """One run: what to load, how to compute, where to write, what to compare with."""
+
+    name: str
+    model: ModelConfig
+    data: DataConfig
+    trainer: TrainerSettings
+    numerics: NumericalMode
+    checkpoint: Path
+    output: Path | None
+    reference: Path | None = None
+    golden: Path | None = None
+    tolerance: ToleranceSpec = field(default_factory=ToleranceSpec)
+    source: Path | None = field(default=None, compare=False)
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Case:
+        """Read and validate a case file; raise :class:`ConfigError` naming the file and key."""
+        source = Path(path)
+        mapping = read_yaml_mapping(source, what="case file")
+        return cls.from_mapping(mapping, base_dir=source.resolve().parent, source=source)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], *, base_dir: Path, source: Path) -> Case:
+        """Build from a parsed case mapping; relative paths resolve against ``base_dir``."""
+        schema = mapping.get("schema")
+        if schema != SCHEMA:
+            raise ConfigError(f"expected {SCHEMA!r}, got {schema!r}", path=source, key="schema")
+        unknown = sorted(set(mapping) - _TOP_LEVEL)
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {unknown}; expected some of {sorted(_TOP_LEVEL)}",
+                path=source,
+                key=unknown[0],
+            )
+        for required in ("name", "model", "data", "checkpoint"):
+            if mapping.get(required) is None:
+                raise ConfigError("required key is missing", path=source, key=required)
+        name = mapping["name"]
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"expected a non-empty string, got {name!r}", path=source, key="name")
+        safe_component(name, what="case name", path=source, key="name")  # names golden/<case>/
+        trainer, trainer_precision = TrainerSettings.from_mapping(
+            mapping.get("trainer"), source=source
+        )
+        numerics_raw = mapping.get("numerics") or {}
+        if not isinstance(numerics_raw, Mapping):
+            raise ConfigError(
+                f"expected a mapping, got {type(numerics_raw).__name__}",
+                path=source,
+                key="numerics",
+            )
+        numerics_map = dict(numerics_raw)
+        if trainer_precision is not None:
+            given = numerics_map.get("precision")
+            if given is not None and str(given) != trainer_precision:
+                raise ConfigError(
+                    f"trainer.precision {trainer_precision!r} contradicts numerics.precision "
+                    f"{given!r}",
+                    path=source,
+                    key="trainer.precision",
+                )
+            numerics_map["precision"] = trainer_precision
+        return cls(
+            name=name,
+            model=ModelConfig.from_mapping(mapping["model"], source=source),
+            data=DataConfig.from_mapping(mapping["data"], base_dir=base_dir, source=source),
+            trainer=trainer,
+            numerics=NumericalMode.from_mapping(numerics_map, source=source),
+            checkpoint=_path(mapping["checkpoint"], "checkpoint", base_dir, source),
+            output=_optional_path(mapping.get("output"), "output", base_dir, source),
+            reference=_optional_path(mapping.get("reference"), "reference", base_dir, source),
+            golden=_optional_path(mapping.get("golden"), "golden", base_dir, source),
+            tolerance=ToleranceSpec.from_mapping(mapping.get("tolerance"), source=source),
+            source=source,
+            config=dict(mapping),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The case as given (its mapping, unexpanded), JSON-ready, for provenance."""
+        return _jsonable(self.config)
+
+
+def _path(value: Any, key: str, base_dir: Path, source: Path) -> Path:
+    if not isinstance(value, str | os.PathLike):
+        raise ConfigError(f"expected a path, got {value!r}", path=source, key=key)
+    expanded = Path(expand_env(os.fspath(value), source=source, key=key))
+    return expanded if expanded.is_absolute() else base_dir / expanded
+
+
+def _optional_path(value: Any, key: str, base_dir: Path, source: Path) -> Path | None:
+    return None if value is None else _path(value, key, base_dir, source)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def read_yaml_mapping(source: Path, *, what: str = "config") -> Mapping[str, Any]:
+    """The top-level mapping of a YAML file, loaded safely (no tags that run code).
+
+    Every failure (unreadable file, invalid YAML, a Python tag, a top level
+    that is not a mapping) is a :class:`ConfigError` naming ``source``.
+    """
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", path=source) from exc
+    try:
+        mapping = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", path=source) from exc
+    if not isinstance(mapping, Mapping):
+        raise ConfigError("expected a YAML mapping at the top level", path=source)
+    return mapping

@@ -1,0 +1,225 @@
+"""Read a VisCy LightningCLI predict config as it stands and map it onto a :class:`Case`.
+
+The lab's configs name VisCy classes (``viscy.representation.engine.ContrastiveModule``
+with a ``viscy.representation.contrastive.ContrastiveEncoder``,
+``viscy.data.triplet.TripletDataModule`` with ``viscy.transforms.NormalizeSampled``
+normalizations, a ``viscy.representation.embedding_writer.EmbeddingWriter``
+callback) and a top-level ``ckpt_path``. They are mapped onto this package's
+classes by name; viscy is never imported. Paths are relative to the current
+directory, as LightningCLI resolves them.
+
+What a VisCy run implies and the config does not say is made explicit: seed
+42 (``seed_everything`` default of VisCy's CLI), ``matmul_precision: high``
+(VisCy's CLI sets it), Lightning's defaults for precision (``32-true``),
+inference mode (on), determinism (off) and cuDNN benchmark (off).
+The writer's PCA/PHATE/UMAP settings are ignored: they add ``obsm`` entries
+but never change ``X``, ``X_projections`` or ``obs``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from repro_golden.config.case import Case, TrainerSettings, read_yaml_mapping
+from repro_golden.config.data import DataConfig, expand_env
+from repro_golden.config.model import ModelConfig
+from repro_golden.config.numerics import NumericalMode
+from repro_golden.core.tolerance import ToleranceSpec
+from repro_golden.errors import ConfigError
+
+MODULE_CLASSES = ("viscy.representation.engine.ContrastiveModule",)
+ENCODER_CLASSES = ("viscy.representation.contrastive.ContrastiveEncoder",)
+DATA_CLASSES = ("viscy.data.triplet.TripletDataModule",)
+WRITER_CLASSES = ("viscy.representation.embedding_writer.EmbeddingWriter",)
+
+_TOP_LEVEL = frozenset(
+    {"seed_everything", "trainer", "model", "data", "ckpt_path", "return_predictions", "verbose"}
+)
+_TRAINER_USED = frozenset(
+    {
+        "accelerator",
+        "devices",
+        "strategy",
+        "num_nodes",
+        "precision",
+        "inference_mode",
+        "deterministic",
+        "benchmark",
+        "callbacks",
+    }
+)
+#: Trainer settings that would change which rows are predicted; refused when set.
+_TRAINER_REFUSED = {"limit_predict_batches": (None, 1.0), "fast_dev_run": (None, False, 0)}
+
+
+def is_viscy_config(mapping: Any) -> bool:
+    """True for a LightningCLI-style mapping (``model``/``data`` with ``class_path``)."""
+    return (
+        isinstance(mapping, Mapping)
+        and "schema" not in mapping
+        and isinstance(mapping.get("model"), Mapping)
+        and "class_path" in mapping["model"]
+    )
+
+
+def load_config(path: str | Path) -> Case:
+    """Load a case file or a VisCy predict config (detected by its content)."""
+    source = Path(path)
+    mapping = read_yaml_mapping(source)
+    if is_viscy_config(mapping):
+        return case_from_viscy(mapping, source=source, base_dir=Path.cwd())
+    return Case.from_mapping(mapping, base_dir=source.resolve().parent, source=source)
+
+
+def load_viscy_config(path: str | Path) -> Case:
+    """Load a VisCy LightningCLI predict config; relative paths resolve against the cwd."""
+    source = Path(path)
+    return case_from_viscy(read_yaml_mapping(source), source=source, base_dir=Path.cwd())
+
+
+def _class_block(
+    value: Any, expected: tuple[str, ...], *, key: str, source: Path
+) -> Mapping[str, Any]:
+    """``init_args`` of a ``{class_path, init_args}`` block naming one of ``expected``."""
+    if not isinstance(value, Mapping) or "class_path" not in value:
+        raise ConfigError(
+            f"expected a mapping with class_path (one of {list(expected)})", path=source, key=key
+        )
+    class_path = value["class_path"]
+    short = {name.rsplit(".", 1)[-1] for name in expected}
+    if not isinstance(class_path, str) or (class_path not in expected and class_path not in short):
+        raise ConfigError(
+            f"unsupported class_path {class_path!r}; expected one of {list(expected)}",
+            path=source,
+            key=f"{key}.class_path",
+        )
+    init_args = value.get("init_args") or {}
+    if not isinstance(init_args, Mapping):
+        raise ConfigError("expected a mapping", path=source, key=f"{key}.init_args")
+    return init_args
+
+
+def _writer_output(callbacks: Any, *, source: Path, base_dir: Path) -> Path | None:
+    if callbacks is None:
+        return None
+    if isinstance(callbacks, Mapping):
+        callbacks = [callbacks]
+    if not isinstance(callbacks, list):
+        raise ConfigError("expected a list of callbacks", path=source, key="trainer.callbacks")
+    short = {name.rsplit(".", 1)[-1] for name in WRITER_CLASSES}
+    for position, callback in enumerate(callbacks):
+        key = f"trainer.callbacks[{position}]"
+        if not isinstance(callback, Mapping):
+            raise ConfigError("expected a mapping with class_path", path=source, key=key)
+        class_path = callback.get("class_path")
+        if isinstance(class_path, str) and (class_path in WRITER_CLASSES or class_path in short):
+            args = callback.get("init_args") or {}
+            output = args.get("output_path") if isinstance(args, Mapping) else None
+            if not isinstance(output, str | os.PathLike):
+                raise ConfigError(
+                    f"expected a path, got {output!r}",
+                    path=source,
+                    key=f"{key}.init_args.output_path",
+                )
+            return _resolve(output, base_dir, source=source, key=f"{key}.init_args.output_path")
+    return None
+
+
+def _resolve(value: str | os.PathLike[str], base_dir: Path, *, source: Path, key: str) -> Path:
+    expanded = Path(expand_env(os.fspath(value), source=source, key=key))
+    return expanded if expanded.is_absolute() else base_dir / expanded
+
+
+def _numerics(
+    mapping: Mapping[str, Any], trainer: Mapping[str, Any], source: Path
+) -> NumericalMode:
+    seed = mapping.get("seed_everything", 42)
+    if seed is None:
+        seed = 42
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(
+            f"expected an integer seed (a random seed cannot be reproduced), got {seed!r}",
+            path=source,
+            key="seed_everything",
+        )
+    values = {
+        "seed": seed,
+        "precision": str(trainer.get("precision") or "32-true"),
+        "inference_mode": trainer.get("inference_mode", True),
+        "deterministic": trainer.get("deterministic") or False,
+        "matmul_precision": "high",
+        "cudnn_benchmark": trainer.get("benchmark") or False,
+    }
+    if values["deterministic"] == "warn":
+        raise ConfigError(
+            "deterministic: warn is not supported; use true or false",
+            path=source,
+            key="trainer.deterministic",
+        )
+    return NumericalMode.from_mapping(values, source=source)
+
+
+def case_from_viscy(mapping: Mapping[str, Any], *, source: Path, base_dir: Path) -> Case:
+    """Map a parsed VisCy predict config onto a :class:`Case` (see module docs)."""
+    unknown = sorted(set(mapping) - _TOP_LEVEL)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {unknown} for a VisCy predict config; expected some of "
+            f"{sorted(_TOP_LEVEL)}",
+            path=source,
+            key=unknown[0],
+        )
+    module_args = _class_block(mapping.get("model"), MODULE_CLASSES, key="model", source=source)
+    encoder_args = _class_block(
+        module_args.get("encoder"), ENCODER_CLASSES, key="model.init_args.encoder", source=source
+    )
+    data_args = _class_block(mapping.get("data"), DATA_CLASSES, key="data", source=source)
+    trainer = mapping.get("trainer") or {}
+    if not isinstance(trainer, Mapping):
+        raise ConfigError("expected a mapping", path=source, key="trainer")
+    for key, allowed in _TRAINER_REFUSED.items():
+        if key in trainer and trainer[key] not in allowed:
+            raise ConfigError(
+                f"{trainer[key]!r} would predict only part of the plate; remove it",
+                path=source,
+                key=f"trainer.{key}",
+            )
+    settings, _ = TrainerSettings.from_mapping(
+        {
+            k: v
+            for k, v in trainer.items()
+            if k in _TRAINER_USED - {"callbacks", "inference_mode", "deterministic", "benchmark"}
+        },
+        source=source,
+    )
+    checkpoint = mapping.get("ckpt_path") or module_args.get("ckpt_path")
+    if not isinstance(checkpoint, str | os.PathLike):
+        raise ConfigError(
+            f"expected the checkpoint path, got {checkpoint!r}", path=source, key="ckpt_path"
+        )
+    return Case(
+        name=_case_name(source),
+        model=ModelConfig.from_mapping(encoder_args, source=source),
+        data=DataConfig.from_mapping(data_args, base_dir=base_dir, source=source),
+        trainer=settings,
+        numerics=_numerics(mapping, trainer, source),
+        checkpoint=_resolve(checkpoint, base_dir, source=source, key="ckpt_path"),
+        output=_writer_output(trainer.get("callbacks"), source=source, base_dir=base_dir),
+        tolerance=ToleranceSpec(),
+        source=source,
+        config={"viscy_config": dict(mapping)},
+    )
+
+
+def _case_name(source: Path) -> str:
+    """A case name from the config's file name, made safe to be a folder name.
+
+    VisCy configs have no case name; the stem names the case (and its golden
+    folder), with characters a folder name should not hold replaced by ``_``.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "_", source.stem).lstrip(".-").replace("..", "_")
+    return name or "viscy"

@@ -1,0 +1,305 @@
+"""The fast reader: each (FOV, time point) region is decoded once and all of its cells cut from it.
+
+VisCy reads one patch per cell, so a frame stored as one chunk is decompressed
+once per cell on it. Here batches are still VisCy's (same rows, same order,
+same size), but the rows are served from a *plan*: walking the batches in the
+order they will be asked for, the earliest row not yet cut names the next
+frame to read, and that read cuts every not-yet-cut row of the frame within
+``horizon`` rows ahead. Rows are then complete in order and batches can be
+handed out as soon as their last row is cut, while at most ``horizon`` cut
+patches wait in memory (plus the finished batches in the prefetch queue).
+VisCy's row order is tracks-file order, typically track by track, so a frame
+is needed again and again across a FOV; a horizon that spans a FOV's rows
+reads each frame exactly once without ever holding a frame time series.
+
+A producer thread executes the plan (decoding on a small thread pool) while
+the model works on earlier batches.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from repro_golden.errors import DataError
+from repro_golden.inference.data.index import RowIndex
+from repro_golden.inference.data.patches import Normalizer, PatchGeometry
+from repro_golden.inference.data.regions import RegionReader
+
+_Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class FrameRead:
+    """One planned read: frame ``(fov, t)``, and the sequence positions to cut from it."""
+
+    fov: int
+    t: int
+    positions: np.ndarray
+    complete: int
+    """Number of leading sequence positions cut once this read is done."""
+
+
+def plan_reads(fov: np.ndarray, t: np.ndarray, horizon: int) -> list[FrameRead]:
+    """Plan frame reads for rows consumed in sequence order ``0..N-1``.
+
+    ``fov[p]``, ``t[p]`` name the frame of sequence position ``p``. Each step
+    reads the frame of the earliest uncut position and cuts all its uncut
+    positions ``< frontier + horizon``. Every position is cut exactly once,
+    ``complete`` never decreases, and when ``horizon >= N`` each frame is read
+    once.
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    n = int(fov.shape[0])
+    if n == 0:
+        return []
+    frame_keys = fov.astype(np.int64) * (int(t.max()) + 1) + t.astype(np.int64)
+    _, frame_of_position = np.unique(frame_keys, return_inverse=True)
+    order = np.argsort(frame_of_position, kind="stable")
+    starts = np.searchsorted(frame_of_position[order], np.arange(frame_of_position.max() + 2))
+    next_uncut = starts[:-1].copy()
+    cut = np.zeros(n, dtype=bool)
+    reads = []
+    frontier = 0
+    while frontier < n:
+        frame = frame_of_position[frontier]
+        begin, end = next_uncut[frame], starts[frame + 1]
+        members = order[begin:end]
+        take = int(np.searchsorted(members, frontier + horizon))
+        positions = members[:take]
+        next_uncut[frame] = begin + take
+        cut[positions] = True
+        while frontier < n and cut[frontier]:
+            frontier += 1
+        reads.append(FrameRead(int(fov[positions[0]]), int(t[positions[0]]), positions, frontier))
+    return reads
+
+
+class _Failure:
+    """An exception raised in the producer, carried to the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class BatchStream:
+    """Produces the batches ``order`` (batch numbers) in that order, on a background thread.
+
+    ``get()`` returns ``(batch_number, item)``; the producer stays at most
+    ``prefetch`` finished batches ahead. ``close()`` stops it.
+    """
+
+    def __init__(
+        self,
+        *,
+        index: RowIndex,
+        geometry: PatchGeometry,
+        normalizer: Normalizer,
+        batch_size: int,
+        order: Sequence[int],
+        horizon: int,
+        prefetch: int,
+        read_threads: int,
+    ) -> None:
+        self.order = list(order)
+        self.finished = False
+        """True once the last batch or a failure was handed out: ``get`` gives nothing more."""
+        self._index = index
+        self._geometry = geometry
+        self._normalizer = normalizer
+        self._batch_size = batch_size
+        self._rows = np.concatenate(
+            [self._batch_rows(b) for b in self.order] or [np.zeros(0, dtype=np.int64)]
+        )
+        self._horizon = horizon
+        self._queue: queue.Queue[tuple[int, dict[str, Any]] | _Failure | None] = queue.Queue(
+            maxsize=prefetch
+        )
+        self._stop = threading.Event()
+        self._read_threads = max(1, read_threads)
+        self._thread = threading.Thread(
+            target=self._produce, name="repro-golden-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _batch_rows(self, batch: int) -> np.ndarray:
+        start = batch * self._batch_size
+        return np.arange(start, min(start + self._batch_size, len(self._index)), dtype=np.int64)
+
+    def get(self) -> tuple[int, dict[str, Any]] | None:
+        """The next batch as ``(batch_number, item)``, or ``None`` after the last one."""
+        if self.finished:
+            return None
+        entry = self._queue.get()
+        if isinstance(entry, _Failure):
+            self.finished = True
+            raise entry.error
+        if entry is None:
+            self.finished = True
+        return entry
+
+    def close(self) -> None:
+        """Stop the producer and wait for it (it drops whatever it was doing)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                self._thread.join(timeout=0.05)
+
+    def _put(self, entry: tuple[int, dict[str, Any]] | _Failure | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            self._run()
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            self._put(_Failure(error))
+            return
+        self._put(None)
+
+    def _run(self) -> None:
+        rows = self._rows
+        reads = plan_reads(self._index.fov[rows], self._index.values["t"][rows], self._horizon)
+        sizes = [len(self._batch_rows(b)) for b in self.order]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        batches = _BatchBuffers(starts, self._geometry.output_shape, self._buffer_dtype())
+        readers: dict[int, RegionReader] = {}
+        emitted = 0
+        pool = ThreadPoolExecutor(self._read_threads, thread_name_prefix="repro-golden-decode")
+        with pool:
+            pending: list[tuple[FrameRead, _Box, Future[np.ndarray]]] = []
+            plan = iter(reads)
+            while True:
+                while len(pending) <= self._read_threads and not self._stop.is_set():
+                    step = next(plan, None)
+                    if step is None:
+                        break
+                    if step.fov not in readers:
+                        readers[step.fov] = RegionReader(self._index.fovs[step.fov].path / "0")
+                    box = self._region(step, rows)
+                    future = pool.submit(self._read_frame, step, readers[step.fov], box)
+                    pending.append((step, box, future))
+                if not pending or self._stop.is_set():
+                    break
+                step, box, future = pending.pop(0)
+                self._cut(future.result(), box, step, rows, batches)
+                while emitted < len(self.order) and starts[emitted + 1] <= step.complete:
+                    batch_rows = rows[starts[emitted] : starts[emitted + 1]]
+                    item = self._assemble(batch_rows, batches.pop(emitted))
+                    if not self._put((self.order[emitted], item)):
+                        return
+                    emitted += 1
+            for _, _, future in pending:
+                future.cancel()
+
+    def _buffer_dtype(self) -> np.dtype[Any]:
+        """float64 for float64 plates (VisCy computes in float64 there), float32 otherwise."""
+        wide = any(np.dtype(f.dtype) == np.float64 for f in self._index.fovs)
+        return np.dtype(np.float64 if wide else np.float32)
+
+    def _region(self, step: FrameRead, rows: np.ndarray) -> _Box:
+        """Bounding box (y0, y1, x0, x1) of the cropped patches cut from one frame."""
+        values = self._index.values
+        selected = rows[step.positions]
+        y = values["y"][selected]
+        x = values["x"][selected]
+        y0, y1, x0, x1 = self._geometry.window(0, 0)
+        return (
+            int(y.min()) + y0,
+            int(y.max()) + y1,
+            int(x.min()) + x0,
+            int(x.max()) + x1,
+        )
+
+    def _window(self, row: int) -> tuple[int, int, int, int]:
+        values = self._index.values
+        return self._geometry.window(int(values["y"][row]), int(values["x"][row]))
+
+    def _read_frame(self, step: FrameRead, reader: RegionReader, box: _Box) -> np.ndarray:
+        """Decode the (C, Z, Y, X) region ``box`` of the step's frame (runs on the pool).
+
+        A failure is reported as a :class:`DataError` naming the frame.
+        """
+        y0, y1, x0, x1 = box
+        try:
+            return reader.read(
+                step.t,
+                self._geometry.channels,
+                self._geometry.z_slice,
+                slice(y0, y1),
+                slice(x0, x1),
+            )
+        except Exception as error:
+            fov = self._index.fovs[step.fov]
+            raise DataError(
+                f"cannot read time point {step.t}, region y/x {box}: {error}; "
+                "expected a readable (T, C, Z, Y, X) array",
+                path=fov.path / "0",
+                key=f"t={step.t}",
+            ) from error
+
+    def _cut(
+        self,
+        region: np.ndarray,
+        box: _Box,
+        step: FrameRead,
+        rows: np.ndarray,
+        batches: _BatchBuffers,
+    ) -> None:
+        """Copy each cell's patch out of the region into its batch's buffer."""
+        y0, _, x0, _ = box
+        for position in step.positions:
+            wy0, wy1, wx0, wx1 = self._window(int(rows[position]))
+            batches.slot(int(position))[...] = region[
+                :, :, wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0
+            ]
+
+    def _assemble(self, batch_rows: np.ndarray, raw: np.ndarray) -> dict[str, Any]:
+        """One batch item from its filled buffer of raw patches (normalized in place)."""
+        return {
+            "anchor": self._normalizer.normalize_(
+                torch.from_numpy(raw), self._index.fov[batch_rows]
+            ),
+            "index": {c: torch.from_numpy(v[batch_rows]) for c, v in self._index.values.items()},
+            "fov_name": self._index.fov_names(batch_rows),
+            "row": torch.from_numpy(batch_rows.copy()),
+        }
+
+
+class _BatchBuffers:
+    """Batch-sized buffers, allocated when their first patch is cut and handed over when full."""
+
+    def __init__(self, starts: np.ndarray, patch_shape: tuple[int, ...], dtype: np.dtype[Any]):
+        self._starts = starts
+        self._patch_shape = patch_shape
+        self._dtype = dtype
+        self._buffers: dict[int, np.ndarray] = {}
+
+    def slot(self, position: int) -> np.ndarray:
+        """The buffer slice that sequence ``position``'s patch goes to."""
+        batch = int(np.searchsorted(self._starts, position, side="right")) - 1
+        buffer = self._buffers.get(batch)
+        if buffer is None:
+            size = int(self._starts[batch + 1] - self._starts[batch])
+            buffer = np.empty((size, *self._patch_shape), dtype=self._dtype)
+            self._buffers[batch] = buffer
+        return buffer[position - int(self._starts[batch])]
+
+    def pop(self, batch: int) -> np.ndarray:
+        """Hand over (and forget) batch ``batch``'s buffer; every slot must have been cut."""
+        return self._buffers.pop(batch)

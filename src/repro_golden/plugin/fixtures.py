@@ -1,0 +1,324 @@
+"""The plugin's fixture classes, on pytest-regressions' ``perform_regression_check``.
+
+Imported only when a test uses ``golden_regression`` or ``embedding_regression``
+(never at pytest start-up). Reusing ``perform_regression_check`` is what makes
+``--force-regen`` and ``--regen-all`` behave exactly as pytest-regressions
+users know:
+
+- expected file missing: it is written and the test fails, naming it;
+- expected file present: the obtained data is compared; a difference fails
+  with the explanation, and under ``--force-regen`` the expected file is
+  rewritten (the test still fails, so the change is seen);
+- ``--regen-all``: expected files are rewritten and the tests pass.
+
+pytest-regressions works on one expected *file*; ours are directories, so the
+"file" it sees is a marker inside the directory (``golden.json`` for golden
+files, ``zarr.json`` or ``.zgroup`` for a reference zarr) and the dump
+functions write the whole directory. Writes are atomic and serialized across
+processes (xdist workers) by a lock keyed on the target path, so a reader
+never sees a half-written golden directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pytest_regressions.common import perform_regression_check
+
+from repro_golden.core.atomic import atomic_directory, safe_component
+from repro_golden.core.tolerance import ToleranceSpec
+from repro_golden.errors import InputError
+
+if TYPE_CHECKING:
+    from pytest_datadir.plugin import LazyDataDir
+
+    from repro_golden.core.report import ComparisonReport
+
+GOLDEN_MANIFEST = "golden.json"
+REGEN_HINT = (
+    "If this change is intended, rerun with --force-regen to rewrite the expected files "
+    "(review their diff before committing), or --regen-all to rewrite every expected file."
+)
+
+
+@contextlib.contextmanager
+def _locked(target: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an inter-process lock on ``target``: shared to read it, exclusive to write it.
+
+    A writer replaces a golden directory's sketch file and removes the old one
+    after switching the manifest, so a reader holds the shared lock from reading
+    the manifest to reading the sketch. The lock file lives in the temp dir,
+    keyed by the resolved path, so nothing is added to the golden directory.
+    """
+    key = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:16]
+    lock_path = Path(tempfile.gettempdir()) / f"repro-golden-{key}.lock"
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _case_record(case: Any) -> str | Mapping[str, Any] | None:
+    """What :func:`repro_golden.api.write_golden` records of ``case``.
+
+    A name or a mapping passes through; a :class:`repro_golden.config.case.Case` gives
+    its JSON-ready mapping (``to_dict``/``as_dict``) or, failing that, its name.
+    """
+    if case is None or isinstance(case, str | Mapping):
+        return case
+    for method in ("to_dict", "as_dict", "to_mapping"):
+        convert = getattr(case, method, None)
+        if callable(convert):
+            record = convert()
+            if isinstance(record, Mapping):
+                return record
+    name = getattr(case, "name", None)
+    return str(name) if name is not None else None
+
+
+def _is_within(path: Path | None, directory: Path) -> bool:
+    if path is None:
+        return False
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+class _RegressionCheck:
+    """Shared state of both fixtures: paths, report writing, message layout."""
+
+    kind = "check"
+
+    def __init__(
+        self,
+        *,
+        datadir: LazyDataDir,
+        original_datadir: Path,
+        request: pytest.FixtureRequest,
+        report_dir: Path,
+        work_dir: Path,
+        max_rows: int = 20,
+    ) -> None:
+        self._datadir = datadir
+        self._original_datadir = original_datadir
+        self._request = request
+        self._report_dir = report_dir
+        self._work_dir = work_dir
+        self._max_rows = max_rows
+        self._checks = 0
+
+    def _basename(self, basename: str | None) -> str:
+        if basename:  # names files under the data dir: never a path out of it
+            return safe_component(basename, what="basename", key="basename")
+        return re.sub(r"\W", "_", self._request.node.name)
+
+    def _report_stem(self) -> Path:
+        self._checks += 1
+        stem = re.sub(r"[^\w.-]+", "_", self._request.node.nodeid).strip("_")
+        suffix = "" if self._checks == 1 else f"-{self._checks}"
+        return self._report_dir / f"{stem}.{self.kind}{suffix}"
+
+    def _write_reports(self, report: ComparisonReport) -> list[Path]:
+        stem = self._report_stem()
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        paths = [stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md")]
+        for path in paths:
+            report.write(path)
+        return paths
+
+    def _failure(self, headline: str, lines: list[str], report: ComparisonReport) -> str:
+        reports = self._write_reports(report)
+        parts = [headline, *(f"  {line}" for line in lines), ""]
+        parts.append(report.render_terminal(max_rows=self._max_rows))
+        parts += ["", "Reports: " + ", ".join(str(p) for p in reports), REGEN_HINT]
+        return "\n".join(parts)
+
+    def _run(
+        self,
+        *,
+        marker: Path,
+        obtained_marker: Path,
+        check_fn: Callable[[Path, Path], None],
+        dump_fn: Callable[[Path], None],
+    ) -> None:
+        __tracebackhide__ = True
+        perform_regression_check(
+            datadir=self._datadir,
+            original_datadir=self._original_datadir,
+            request=self._request,
+            check_fn=check_fn,
+            dump_fn=dump_fn,
+            extension=marker.suffix or marker.name,
+            fullpath=marker,
+            obtained_filename=obtained_marker,
+        )
+
+
+class GoldenRegressionFixture(_RegressionCheck):
+    """``golden_regression``: embeddings vs golden files (hybrid digest / summary check)."""
+
+    kind = "golden"
+
+    def check(
+        self,
+        embeddings: str | Path,
+        *,
+        golden_dir: str | Path | None = None,
+        tolerance: ToleranceSpec | None = None,
+        reference: str | Path | None = None,
+        case: Any = None,
+        basename: str | None = None,
+    ) -> None:
+        """Check ``embeddings`` (an AnnData zarr) against the golden files in ``golden_dir``.
+
+        Equal digests pass at once. Otherwise the per-FOV summaries, and the
+        full ``reference`` tensors when given, decide within ``tolerance``
+        (default: the case tolerance recorded with the golden files, as
+        ``repro-golden check`` applies it, else exact) and a failure names the
+        worst FOVs and rows. A report
+        (JSON + Markdown) is written for every check. ``case`` (a
+        :class:`repro_golden.config.case.Case`) is recorded in the provenance of
+        golden files this check writes. ``golden_dir`` defaults to
+        ``<module data dir>/<basename>.golden``.
+        """
+        __tracebackhide__ = True
+        embeddings = Path(embeddings)
+        name = self._basename(basename)
+        target = (
+            Path(golden_dir)
+            if golden_dir is not None
+            else (self._original_datadir / f"{name}.golden")
+        )
+        obtained_dir = self._work_dir / f"{name}.obtained.golden"
+        reference_path = Path(reference) if reference is not None else None
+        record = _case_record(case)
+
+        def dump(path: Path) -> None:
+            from repro_golden.api import write_golden
+
+            directory = path.parent
+            if directory == obtained_dir:
+                write_golden(embeddings, directory, case=record)
+                return
+            with _locked(directory):
+                write_golden(embeddings, directory, case=record)
+
+        def compare(obtained: Path, expected: Path) -> None:
+            __tracebackhide__ = True
+            from repro_golden.api import check_golden
+
+            try:
+                with _locked(expected.parent, shared=True):
+                    report = check_golden(
+                        embeddings, expected.parent, tolerance=tolerance, reference=reference_path
+                    )
+            except InputError as exc:
+                if _is_within(exc.path, expected.parent):
+                    raise AssertionError(
+                        f"Golden files at {expected.parent} cannot be used: {exc}\n{REGEN_HINT}"
+                    ) from exc
+                raise
+            if not report.passed:
+                lines = [
+                    f"golden files of this run, to diff with the expected ones: {obtained.parent}"
+                ]
+                raise AssertionError(
+                    self._failure("Embeddings differ from the golden files:", lines, report)
+                )
+            self._write_reports(report)
+
+        self._run(
+            marker=target / GOLDEN_MANIFEST,
+            obtained_marker=obtained_dir / GOLDEN_MANIFEST,
+            check_fn=compare,
+            dump_fn=dump,
+        )
+
+
+def _zarr_marker(store: Path, fallback: Path | None = None) -> str:
+    """The file that marks ``store`` as a zarr group: ``zarr.json`` (v3) or ``.zgroup`` (v2)."""
+    for candidate in (store, fallback):
+        if candidate is None:
+            continue
+        for marker in ("zarr.json", ".zgroup"):
+            if (candidate / marker).is_file():
+                return marker
+    return ".zgroup"
+
+
+class EmbeddingRegressionFixture(_RegressionCheck):
+    """``embedding_regression``: embeddings vs a full reference AnnData zarr, with tolerances."""
+
+    kind = "reference"
+
+    def check(
+        self,
+        embeddings: str | Path,
+        *,
+        reference: str | Path | None = None,
+        tolerance: ToleranceSpec | None = None,
+        basename: str | None = None,
+    ) -> None:
+        """Compare every tensor of ``embeddings`` with ``reference`` (allclose, ``tolerance``).
+
+        Rows are matched by the index columns (never the ``obs`` index), so
+        reordered, missing or extra rows are reported as such. A missing
+        reference is created as a copy of ``embeddings`` (and the test fails);
+        ``--force-regen`` replaces a reference that differs. ``reference``
+        defaults to ``<module data dir>/<basename>.zarr``.
+        """
+        __tracebackhide__ = True
+        embeddings = Path(embeddings)
+        name = self._basename(basename)
+        target = (
+            Path(reference) if reference is not None else (self._original_datadir / f"{name}.zarr")
+        )
+        spec = tolerance if tolerance is not None else ToleranceSpec()
+        marker = _zarr_marker(target, embeddings)
+
+        def dump(path: Path) -> None:
+            store = path.parent
+            if store.resolve() == embeddings.resolve():
+                return  # the obtained store is already on disk
+            with _locked(store), atomic_directory(store, overwrite=True) as tmp:
+                shutil.copytree(embeddings, tmp, dirs_exist_ok=True)
+
+        def compare(obtained: Path, expected: Path) -> None:
+            __tracebackhide__ = True
+            from repro_golden.api import compare_embeddings
+
+            try:
+                with _locked(expected.parent, shared=True):
+                    report = compare_embeddings(embeddings, expected.parent, tolerance=spec)
+            except InputError as exc:
+                if _is_within(exc.path, expected.parent):
+                    raise AssertionError(
+                        f"Reference {expected.parent} cannot be used: {exc}\n{REGEN_HINT}"
+                    ) from exc
+                raise
+            if not report.passed:
+                lines: list[str] = []
+                raise AssertionError(
+                    self._failure("Embeddings differ from the reference:", lines, report)
+                )
+            self._write_reports(report)
+
+        self._run(
+            marker=target / marker,
+            obtained_marker=embeddings / marker,
+            check_fn=compare,
+            dump_fn=dump,
+        )

@@ -1,0 +1,94 @@
+"""RegionReader: the direct zarr v2 chunk path returns exactly what zarr returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numcodecs
+import numpy as np
+import pytest
+import zarr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from repro_golden.inference.data.regions import RegionReader
+
+SHAPE = (3, 3, 4, 21, 26)
+
+
+def write_array(path: Path, chunks: tuple[int, ...], **options: Any) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=SHAPE).astype(options.pop("dtype", "float32"))
+    array = zarr.create_array(path, shape=SHAPE, chunks=chunks, dtype=data.dtype, **options)
+    array[...] = data
+    return data
+
+
+LAYOUTS = {
+    "iohub_v2_blosc_slash": (
+        (1, 1, 4, 21, 26),
+        {
+            "zarr_format": 2,
+            "chunk_key_encoding": {"name": "v2", "separator": "/"},
+            "compressors": numcodecs.Blosc(
+                cname="zstd", clevel=1, shuffle=numcodecs.Blosc.BITSHUFFLE
+            ),
+        },
+        True,
+    ),
+    "v2_tiled_zstd_dot_uint16": (
+        (2, 2, 3, 8, 10),
+        {"zarr_format": 2, "compressors": numcodecs.Zstd(), "dtype": "uint16"},
+        True,
+    ),
+    "v2_uncompressed_bigendian": (
+        (1, 3, 1, 16, 7),
+        {"zarr_format": 2, "compressors": None, "dtype": ">f4"},
+        True,
+    ),
+    "v3_default": ((1, 1, 2, 11, 13), {"zarr_format": 3}, False),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LAYOUTS))
+def stored(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[RegionReader, np.ndarray, bool]:
+    chunks, options, direct = LAYOUTS[request.param]
+    path = tmp_path_factory.mktemp(request.param) / "0"
+    data = write_array(path, chunks, **dict(options))
+    return RegionReader(path), data, direct
+
+
+def test_direct_path_only_for_plain_v2(stored: tuple[RegionReader, np.ndarray, bool]) -> None:
+    reader, _, direct = stored
+    assert (reader._direct is not None) == direct
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_regions_equal_numpy(stored: tuple[RegionReader, np.ndarray, bool], data: Any) -> None:
+    reader, expected, _ = stored
+    t = data.draw(st.integers(0, SHAPE[0] - 1))
+    channels = tuple(data.draw(st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True)))
+    bounds = []
+    for size in SHAPE[2:]:
+        start = data.draw(st.integers(0, size - 1))
+        bounds.append(slice(start, data.draw(st.integers(start + 1, size))))
+    region = reader.read(t, channels, *bounds)
+    want = expected[t][list(channels)][:, bounds[0], bounds[1], bounds[2]]
+    assert region.shape == want.shape
+    assert np.array_equal(region, want)
+
+
+def test_missing_chunk_falls_back_to_zarr_fill_value(tmp_path: Path) -> None:
+    path = tmp_path / "0"
+    chunks, options, _ = LAYOUTS["iohub_v2_blosc_slash"]
+    write_array(path, chunks, **dict(options), fill_value=7.0)
+    (path / "1" / "2" / "0" / "0" / "0").unlink()
+    reader = RegionReader(path)
+    region = reader.read(1, (2,), slice(0, 4), slice(0, 21), slice(0, 26))
+    assert np.all(region == 7.0)
