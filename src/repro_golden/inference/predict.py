@@ -169,6 +169,7 @@ def predict(
     from lightning.pytorch import Trainer
 
     from repro_golden.inference.data.datamodule import PlateDataModule
+    from repro_golden.inference.fingerprint import capture_fingerprint
     from repro_golden.inference.model.checkpoint import load_checkpoint
     from repro_golden.inference.model.encoder import ContrastiveEncoder
     from repro_golden.inference.model.module import ContrastiveModule
@@ -193,6 +194,9 @@ def predict(
             ),
             "batch_size": data_config.batch_size,
             "accelerator": accelerator,
+            "environment": capture_fingerprint(
+                batch_size=data_config.batch_size, device=accelerator
+            ),
         }
         writer = EmbeddingWriter(
             target,

@@ -1,0 +1,144 @@
+"""The environment fingerprint: what decides whether two runs can be bit-for-bit equal.
+
+Two predictions of one case on the same inputs and code reproduce bit for bit only
+when the numeric environment is the same: the torch / CUDA / cuDNN build, the device
+(and, on CPU, the SIMD capability torch dispatches to), the intra-op thread count,
+the batch size (it changes reduction order in some kernels) and torch's precision
+and determinism flags. A golden set records expectations per fingerprint
+(:mod:`.expectations`), so a check can be strict where results reproduce and
+calibrated where they drift.
+
+This module is torch-free: the capture lives in :mod:`repro_golden.inference.fingerprint`.
+A process without torch can still describe itself (:meth:`EnvironmentFingerprint.unknown`):
+fields it cannot know are ``None``, and the key of such a fingerprint never matches
+one captured with torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from repro_golden.errors import GoldenFileError
+
+FINGERPRINT_SCHEMA = "repro-golden/environment/1"
+
+_STR_FIELDS = (
+    "torch",
+    "cuda",
+    "cudnn",
+    "device_type",
+    "device_name",
+    "compute_capability",
+    "cpu_capability",
+    "matmul_precision",
+)
+_INT_FIELDS = ("num_threads", "batch_size")
+_BOOL_FIELDS = ("allow_tf32", "cudnn_allow_tf32", "cudnn_deterministic", "cudnn_benchmark")
+
+
+@dataclass(frozen=True)
+class EnvironmentFingerprint:
+    """The numeric environment of one prediction; ``None`` marks a field not known.
+
+    ``torch``, ``cuda``, ``cudnn``: versions (``cuda``/``cudnn`` ``None`` on a CPU build).
+    ``device_type`` (``"cpu"``/``"cuda"``/``"mps"``), ``device_name``,
+    ``compute_capability`` (``"9.0"``; ``None`` off CUDA), ``cpu_capability`` (torch's
+    SIMD dispatch level, e.g. ``"AVX512"``), ``num_threads`` (intra-op), ``batch_size``,
+    ``matmul_precision`` (``torch.get_float32_matmul_precision()``), ``allow_tf32``
+    (CUDA matmul), ``cudnn_allow_tf32``, ``cudnn_deterministic``, ``cudnn_benchmark``.
+    """
+
+    torch: str | None = None
+    cuda: str | None = None
+    cudnn: str | None = None
+    device_type: str | None = None
+    device_name: str | None = None
+    compute_capability: str | None = None
+    cpu_capability: str | None = None
+    num_threads: int | None = None
+    batch_size: int | None = None
+    matmul_precision: str | None = None
+    allow_tf32: bool | None = None
+    cudnn_allow_tf32: bool | None = None
+    cudnn_deterministic: bool | None = None
+    cudnn_benchmark: bool | None = None
+
+    @classmethod
+    def unknown(cls) -> EnvironmentFingerprint:
+        """A fingerprint that knows nothing (a store made by another tool, no torch here)."""
+        return cls()
+
+    @property
+    def is_known(self) -> bool:
+        """Whether the fingerprint was captured by torch (at least torch and the device known)."""
+        return self.torch is not None and self.device_type is not None
+
+    @property
+    def key(self) -> str:
+        """A short stable id of all fields (xxh3-64 of the canonical JSON): expectations' key."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return "env-" + xxhash.xxh3_64_hexdigest(text.encode("utf-8"))
+
+    def label(self) -> str:
+        """A one-line human description, e.g. ``torch 2.14.1, cpu AVX512, 2 threads``."""
+        if not self.is_known:
+            return "unknown environment"
+        device = self.device_type or "?"
+        if self.device_type == "cuda":
+            device += f" {self.device_name} (sm {self.compute_capability})"
+        elif self.cpu_capability:
+            device += f" {self.cpu_capability}"
+        return f"torch {self.torch}, {device}, {self.num_threads} threads, batch {self.batch_size}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: every field, ``None`` included (so the key is stable)."""
+        return {"schema": FINGERPRINT_SCHEMA, **dataclasses.asdict(self)}
+
+    def differences(self, other: EnvironmentFingerprint) -> dict[str, tuple[Any, Any]]:
+        """``{field: (self value, other value)}`` for every field that differs."""
+        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
+        return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+
+    @classmethod
+    def from_mapping(
+        cls, data: Any, *, path: str | Path | None = None, key: str = "environment"
+    ) -> EnvironmentFingerprint:
+        """Validated fingerprint from its JSON form; :class:`GoldenFileError` naming ``key``."""
+        if not isinstance(data, Mapping):
+            raise GoldenFileError(
+                f"expected an object, got {type(data).__name__}", path=path, key=key
+            )
+        schema = data.get("schema", FINGERPRINT_SCHEMA)
+        if schema != FINGERPRINT_SCHEMA:
+            raise GoldenFileError(
+                f"expected schema {FINGERPRINT_SCHEMA!r}, got {schema!r}",
+                path=path,
+                key=f"{key}.schema",
+            )
+        known = {f.name for f in dataclasses.fields(cls)} | {"schema"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise GoldenFileError(f"unknown fields {unknown}", path=path, key=key)
+        values: dict[str, Any] = {}
+        for name, kinds in (
+            *((n, (str,)) for n in _STR_FIELDS),
+            *((n, (int,)) for n in _INT_FIELDS),
+            *((n, (bool,)) for n in _BOOL_FIELDS),
+        ):
+            value = data.get(name)
+            bad_bool = isinstance(value, bool) and bool not in kinds
+            if value is not None and (bad_bool or not isinstance(value, kinds)):
+                raise GoldenFileError(
+                    f"expected {kinds[0].__name__} or null, got {value!r}",
+                    path=path,
+                    key=f"{key}.{name}",
+                )
+            values[name] = value
+        return cls(**values)
