@@ -14,10 +14,12 @@ question. NaN policy follows :class:`~repro_golden.core.tolerance.ToleranceSpec`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from repro_golden.core.cells import cell_diffs, cell_sets
 from repro_golden.core.digest import (
     array_digest,
     canonical_dtype,
@@ -247,7 +249,12 @@ def compare_summaries(
 
 
 def _full_values(
-    fov: str, array: str, obtained: np.ndarray, reference: np.ndarray, tolerance: ToleranceSpec
+    fov: str,
+    array: str,
+    obtained: np.ndarray,
+    reference: np.ndarray,
+    tolerance: ToleranceSpec,
+    index: Mapping[str, np.ndarray] | None = None,
 ) -> Outcome:
     rows = obtained.shape[0]
     if array_digest(obtained) == array_digest(reference):
@@ -277,7 +284,10 @@ def _full_values(
         norms = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", r, r))
         cosine = np.where(norms > 0, dots / norms, np.where(dots == 0, 1.0, np.nan))
     finite_cos = cosine[bad_rows][np.isfinite(cosine[bad_rows])]
+    cells, nonfinite = cell_diffs(fov, index or {}, obtained, reference, close)
     violation = Violation(
+        cells=cells,
+        nonfinite=nonfinite,
         rows=tuple(int(i) for i in bad_rows[:MAX_LISTED_ROWS]),
         num_rows=int(bad_rows.size),
         max_abs_error=float(diff.max()),
@@ -337,7 +347,7 @@ def compare_stores(
                 (obt_index, ref_index),
             )
         if broken is not None:
-            yield broken
+            yield dataclasses.replace(broken, cell_sets=cell_sets(name, obt_index, ref_index))
             continue
         for array in arrays:
             yield _full_values(
@@ -346,6 +356,7 @@ def compare_stores(
                 obtained.read_rows(array, obt_rows),
                 reference.read_rows(array, ref_rows_),
                 tolerance,
+                obt_index,
             )
 
 
