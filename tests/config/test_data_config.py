@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from repro_golden.config.data import DataConfig, NormalizationSpec
+from repro_golden.config.data import MAX_DECODE_THREADS, DataConfig, NormalizationSpec
 from repro_golden.errors import ConfigError
 
 SOURCE = Path("/cases/case.yaml")
@@ -115,13 +116,20 @@ def test_bad_values_name_the_file_the_key_and_what_was_expected(
     assert expected in str(caught.value)
 
 
-def test_decode_threads_follow_slurm_and_num_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decode_threads_follow_affinity_slurm_and_num_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    assert load().decode_threads == 6  # the cores this process may run on
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
-    assert load().decode_threads == 3
+    assert load().decode_threads == 3  # SLURM's share when smaller
     assert load(num_workers=5).decode_threads == 5
-    assert load(read_threads=2, num_workers=5).decode_threads == 2
+    assert load(read_threads=2, num_workers=5).decode_threads == 2  # the case decides
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "64")
-    assert load().decode_threads == 8
+    assert load().decode_threads == 6  # never more than the affinity allows
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert load().decode_threads == MAX_DECODE_THREADS
 
 
 def test_alias_and_viscy_name_together_is_an_error() -> None:

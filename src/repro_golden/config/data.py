@@ -73,6 +73,24 @@ def expand_env(value: str, *, source: Path, key: str) -> str:
     return _ENV.sub(replace, value)
 
 
+#: Default cap on decode threads: each one holds a decoded frame region (16 MiB for a
+#: 2048 x 2048 float32 frame), so this bounds that memory on many-core nodes.
+MAX_DECODE_THREADS = 16
+
+
+def available_cores() -> int:
+    """Cores this process may use: its CPU affinity (a cgroup or ``taskset`` limit shows
+    there, unlike ``os.cpu_count``), lowered to ``$SLURM_CPUS_PER_TASK`` when set and smaller."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        cores = min(cores, int(slurm))
+    return max(1, cores)
+
+
 @dataclass(frozen=True)
 class NormalizationSpec:
     """One ``NormalizeSampled``: ``(x - meta[subtrahend]) / (meta[divisor] + 1e-8)`` per key."""
@@ -118,13 +136,12 @@ class DataConfig:
 
     @property
     def decode_threads(self) -> int:
-        """``read_threads``, else like VisCy's tensorstore: ``$SLURM_CPUS_PER_TASK`` or the
-        CPU count (at most 8), and never fewer than ``num_workers``."""
+        """``read_threads`` when the case sets it; else the cores this process may run on
+        (``os.sched_getaffinity``, lowered to ``$SLURM_CPUS_PER_TASK`` when that is smaller),
+        at most :data:`MAX_DECODE_THREADS`, and never fewer than ``num_workers``."""
         if self.read_threads is not None:
             return self.read_threads
-        cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
-        available = int(cpus) if cpus.isdigit() and int(cpus) > 0 else (os.cpu_count() or 1)
-        return max(1, self.num_workers, min(8, available))
+        return max(1, self.num_workers, min(MAX_DECODE_THREADS, available_cores()))
 
     @property
     def final_z_size(self) -> int:

@@ -98,5 +98,10 @@ SCENARIOS = (
         plate={"cells_per_frame": 12},
         data={"cache_bytes": 1, "prefetch_batches": 1, "batch_size": 7, "num_workers": 2},
     ),
+    Scenario(
+        "four_decode_threads_small_cache",
+        plate={"cells_per_frame": 12},
+        data={"cache_bytes": 1, "prefetch_batches": 2, "batch_size": 5, "read_threads": 4},
+    ),
     Scenario("ngff_0_5_zarr_v3", plate={"version": "0.5"}),
 )

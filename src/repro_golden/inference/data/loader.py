@@ -12,8 +12,13 @@ VisCy's row order is tracks-file order, typically track by track, so a frame
 is needed again and again across a FOV; a horizon that spans a FOV's rows
 reads each frame exactly once without ever holding a frame time series.
 
-A producer thread executes the plan (decoding on a small thread pool) while
-the model works on earlier batches.
+A producer thread walks the plan while the model works on earlier batches;
+each read is done by one of ``read_threads`` workers, which decodes the
+frame's region, cuts its patches straight into their batch buffers and
+normalizes them there. The producer only allocates buffers and hands out
+finished batches, so the reading work (decode, copy, arithmetic, all of which
+release the GIL) scales with the workers; normalization is elementwise, so
+doing it per patch gives bitwise what VisCy's per-batch arithmetic gives.
 """
 
 from __future__ import annotations
@@ -182,8 +187,9 @@ class BatchStream:
         emitted = 0
         pool = ThreadPoolExecutor(self._read_threads, thread_name_prefix="repro-golden-decode")
         with pool:
-            pending: list[tuple[FrameRead, _Box, Future[np.ndarray]]] = []
+            pending: list[Future[None]] = []
             plan = iter(reads)
+            done = 0
             while True:
                 while len(pending) <= self._read_threads and not self._stop.is_set():
                     step = next(plan, None)
@@ -192,19 +198,21 @@ class BatchStream:
                     if step.fov not in readers:
                         readers[step.fov] = RegionReader(self._index.fovs[step.fov].path / "0")
                     box = self._region(step, rows)
-                    future = pool.submit(self._read_frame, step, readers[step.fov], box)
-                    pending.append((step, box, future))
+                    slots = [batches.slot(int(p)) for p in step.positions]
+                    future = pool.submit(self._read, step, readers[step.fov], box, rows, slots)
+                    pending.append(future)
                 if not pending or self._stop.is_set():
                     break
-                step, box, future = pending.pop(0)
-                self._cut(future.result(), box, step, rows, batches)
+                pending.pop(0).result()
+                step = reads[done]
+                done += 1
                 while emitted < len(self.order) and starts[emitted + 1] <= step.complete:
                     batch_rows = rows[starts[emitted] : starts[emitted + 1]]
                     item = self._assemble(batch_rows, batches.pop(emitted))
                     if not self._put((self.order[emitted], item)):
                         return
                     emitted += 1
-            for _, _, future in pending:
+            for future in pending:
                 future.cancel()
 
     def _buffer_dtype(self) -> np.dtype[Any]:
@@ -230,8 +238,24 @@ class BatchStream:
         values = self._index.values
         return self._geometry.window(int(values["y"][row]), int(values["x"][row]))
 
+    def _read(
+        self,
+        step: FrameRead,
+        reader: RegionReader,
+        box: _Box,
+        rows: np.ndarray,
+        slots: list[np.ndarray],
+    ) -> None:
+        """One planned read, on a worker: decode the region, cut and normalize its patches."""
+        region = self._read_frame(step, reader, box)
+        y0, _, x0, _ = box
+        for position, slot in zip(step.positions, slots, strict=True):
+            wy0, wy1, wx0, wx1 = self._window(int(rows[position]))
+            slot[...] = region[:, :, wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0]
+            self._normalizer.normalize_patch_(slot, step.fov)
+
     def _read_frame(self, step: FrameRead, reader: RegionReader, box: _Box) -> np.ndarray:
-        """Decode the (C, Z, Y, X) region ``box`` of the step's frame (runs on the pool).
+        """Decode the (C, Z, Y, X) region ``box`` of the step's frame.
 
         A failure is reported as a :class:`DataError` naming the frame.
         """
@@ -253,28 +277,11 @@ class BatchStream:
                 key=f"t={step.t}",
             ) from error
 
-    def _cut(
-        self,
-        region: np.ndarray,
-        box: _Box,
-        step: FrameRead,
-        rows: np.ndarray,
-        batches: _BatchBuffers,
-    ) -> None:
-        """Copy each cell's patch out of the region into its batch's buffer."""
-        y0, _, x0, _ = box
-        for position in step.positions:
-            wy0, wy1, wx0, wx1 = self._window(int(rows[position]))
-            batches.slot(int(position))[...] = region[
-                :, :, wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0
-            ]
-
-    def _assemble(self, batch_rows: np.ndarray, raw: np.ndarray) -> dict[str, Any]:
-        """One batch item from its filled buffer of raw patches (normalized in place)."""
+    def _assemble(self, batch_rows: np.ndarray, normalized: np.ndarray) -> dict[str, Any]:
+        """One batch item from its filled buffer of normalized patches."""
+        anchor = torch.from_numpy(normalized)
         return {
-            "anchor": self._normalizer.normalize_(
-                torch.from_numpy(raw), self._index.fov[batch_rows]
-            ),
+            "anchor": anchor if anchor.dtype == torch.float32 else anchor.to(torch.float32),
             "index": {c: torch.from_numpy(v[batch_rows]) for c, v in self._index.values.items()},
             "fov_name": self._index.fov_names(batch_rows),
             "row": torch.from_numpy(batch_rows.copy()),

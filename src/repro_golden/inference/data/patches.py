@@ -7,8 +7,10 @@ normalizes each channel of the batch with ``NormalizeSampled``
 tensors of shape (B,) broadcast over the patch) and centre-crops to
 ``(z_window_size, *final_yx_patch_size)`` with MONAI's rule ``start = max(size
 // 2 - roi // 2, 0)``. Normalization and crop are elementwise and slicing, so
-cropping first gives bitwise the same numbers for less work; the arithmetic
-itself is done with torch on the same shapes and dtypes as VisCy.
+cropping first gives bitwise the same numbers for less work, and so does
+normalizing patch by patch: the statistics are made by torch exactly as VisCy
+makes them, and each element then goes through the same two IEEE float
+operations in the same dtype.
 """
 
 from __future__ import annotations
@@ -97,16 +99,22 @@ def _stat(fov: FieldOfView, channel: str, level: str, stat: str) -> float:
 
 @dataclass(frozen=True)
 class _Operation:
+    """One normalized channel: per FOV, VisCy's float32 subtrahend and ``divisor + 1e-8``."""
+
     channel: int
     subtrahend: np.ndarray
     divisor: np.ndarray
 
 
 class Normalizer:
-    """VisCy's ``NormalizeSampled`` chain over a batch of raw patches.
+    """VisCy's ``NormalizeSampled`` chain, applied patch by patch.
 
     Statistics are looked up once per FOV at construction, so a missing or
-    malformed entry fails before any pixel is read.
+    malformed entry fails before any pixel is read. VisCy computes, per
+    element, ``(x - subtrahend) / (divisor + 1e-8)`` with float32 statistics
+    (the divisor's ``+ 1e-8`` done by torch in float32) broadcast over each
+    channel of the batch; the same two IEEE operations on one patch at a time
+    give the same bits, and let the reader's workers normalize in parallel.
     """
 
     def __init__(
@@ -118,31 +126,27 @@ class Normalizer:
         self._operations = []
         for spec in specs:
             for channel in spec.keys:
-                subtrahend = np.array(
-                    [_stat(f, channel, spec.level, spec.subtrahend) for f in fovs],
-                    dtype=np.float64,
-                )
-                divisor = np.array(
-                    [_stat(f, channel, spec.level, spec.divisor) for f in fovs], dtype=np.float64
-                )
+                subtrahend = [_stat(f, channel, spec.level, spec.subtrahend) for f in fovs]
+                divisor = [_stat(f, channel, spec.level, spec.divisor) for f in fovs]
                 self._operations.append(
-                    _Operation(source_channels.index(channel), subtrahend, divisor)
+                    _Operation(
+                        source_channels.index(channel),
+                        torch.tensor(subtrahend, dtype=torch.float32).numpy(),
+                        (torch.tensor(divisor, dtype=torch.float32) + 1e-8).numpy(),
+                    )
                 )
 
-    def normalize_(self, batch: torch.Tensor, fov_of_row: np.ndarray) -> torch.Tensor:
-        """Normalize a float (B, C, Z, Y, X) batch in place; returns it as float32.
+    def normalize_patch_(self, patch: np.ndarray, fov: int) -> None:
+        """Normalize one float (C, Z, Y, X) patch of FOV number ``fov`` in place.
 
-        Per element this is VisCy's ``(x - subtrahend) / (divisor + 1e-8)`` with
-        float32 statistics of shape (B,) broadcast over each channel; doing it
-        in place changes no bit. Integer data must be converted to float32
-        before (exact for up to 24-bit integers, as VisCy's promotion is).
+        float32 patches are computed in float32; float64 ones (float64 plates)
+        in float64 with the float32 statistics widened, as VisCy's promotion
+        does. Integer data must be converted to float32 before (exact for up
+        to 24-bit integers, as VisCy's promotion is).
         """
-        if batch.dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"expected a float32 or float64 batch, got {batch.dtype}")
-        shape = (batch.shape[0], 1, 1, 1, 1)
+        if patch.dtype not in (np.float32, np.float64):
+            raise TypeError(f"expected a float32 or float64 patch, got {patch.dtype}")
         for op in self._operations:
-            subtrahend = torch.tensor(op.subtrahend[fov_of_row].tolist(), dtype=torch.float32)
-            divisor = torch.tensor(op.divisor[fov_of_row].tolist(), dtype=torch.float32) + 1e-8
-            channel = batch[:, op.channel : op.channel + 1]
-            channel.sub_(subtrahend.reshape(shape)).div_(divisor.reshape(shape))
-        return batch if batch.dtype == torch.float32 else batch.to(torch.float32)
+            channel = patch[op.channel]
+            np.subtract(channel, op.subtrahend[fov], out=channel)
+            np.divide(channel, op.divisor[fov], out=channel)
