@@ -100,19 +100,18 @@ def prepared_case(
     if found is None:
         dirs = ", ".join(str(d) for d in settings.case_dirs)
         pytest.fail(f"case {name!r}: no {name}.yaml in the case directories ({dirs})")
-    if name == "hpc":
-        reasons = settings.cluster.missing()
-        if reasons:
-            message = "hpc: " + "; ".join(reasons)
-            no_cuda = cuda_unavailable_reason(pytestconfig) if settings.device == "gpu" else None
-            pytest.skip(message + (f"; gpu: {no_cuda}" if no_cuda else ""))
     with pytest.MonkeyPatch.context() as patch:
         for variable, value in settings.cluster.environ().items():
             patch.setenv(variable, value)
         case = Case.load(found)
     missing = _missing_inputs(case)
     if missing:
-        pytest.skip(f"{name}: " + "; ".join(missing) + f" (case file {found})")
+        hint = ""
+        if name == "hpc":
+            hint = "; set REPRO_GOLDEN_HPC_CKPT, _DATA, _TRACKS, _REFERENCE or --golden-data-root"
+            if settings.device == "gpu" and cuda_unavailable_reason(pytestconfig):
+                hint += f"; gpu: {cuda_unavailable_reason(pytestconfig)}"
+        pytest.skip(f"{name}: " + "; ".join(missing) + f" (case file {found}{hint})")
     return PreparedCase(name, case, found, settings.golden_dir(name), False)
 
 

@@ -111,7 +111,9 @@ class _RegressionCheck:
         report_dir: Path,
         work_dir: Path,
         max_rows: int = 20,
+        default_golden_dir: Path | None = None,
     ) -> None:
+        self._default_golden_dir = default_golden_dir
         self._datadir = datadir
         self._original_datadir = original_datadir
         self._request = request
@@ -192,16 +194,18 @@ class GoldenRegressionFixture(_RegressionCheck):
         (JSON + Markdown) is written for every check. ``case`` (a
         :class:`repro_golden.config.case.Case`) is recorded in the provenance of
         golden files this check writes. ``golden_dir`` defaults to
+        ``<golden root>/<case>`` under ``--golden-dir`` (see the fixture), else to
         ``<module data dir>/<basename>.golden``.
         """
         __tracebackhide__ = True
         embeddings = Path(embeddings)
         name = self._basename(basename)
-        target = (
-            Path(golden_dir)
-            if golden_dir is not None
-            else (self._original_datadir / f"{name}.golden")
-        )
+        if golden_dir is not None:
+            target = Path(golden_dir)
+        elif self._default_golden_dir is not None and basename is None:
+            target = self._default_golden_dir
+        else:
+            target = self._original_datadir / f"{name}.golden"
         obtained_dir = self._work_dir / f"{name}.obtained.golden"
         reference_path = Path(reference) if reference is not None else None
         record = _case_record(case)
