@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from repro_golden.core.cells import name_violated_rows
 from repro_golden.core.compare import compare_stores, compare_summaries
 from repro_golden.core.embeddings import EmbeddingsStore
 from repro_golden.core.golden_store import Golden, GoldenStore, summarize
@@ -94,12 +95,13 @@ def check_golden(
         )
         mode = "golden summaries + full reference"
     return ComparisonReport(
-        outcomes=outcomes,
+        outcomes=name_violated_rows(outcomes, obtained),
         tolerance=tolerance,
         obtained=str(embeddings),
         reference=str(store.directory),
         mode=mode,
         extra={"case": golden.case, "dataset_digest": golden.dataset_digest},
+        notes=obtained.notes,
     )
 
 
@@ -144,13 +146,13 @@ def compare_embeddings(
 ) -> ComparisonReport:
     """Full-tensor comparison of two embeddings stores, streaming FOV by FOV."""
     tolerance = tolerance or ToleranceSpec()
-    outcomes = tuple(
-        compare_stores(EmbeddingsStore(obtained), EmbeddingsStore(reference), tolerance)
-    )
+    obtained_store, reference_store = EmbeddingsStore(obtained), EmbeddingsStore(reference)
+    outcomes = tuple(compare_stores(obtained_store, reference_store, tolerance))
     return ComparisonReport(
         outcomes=outcomes,
         tolerance=tolerance,
         obtained=str(obtained),
         reference=str(reference),
         mode="full tensors",
+        notes=obtained_store.notes + reference_store.notes,
     )
