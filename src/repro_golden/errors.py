@@ -63,5 +63,18 @@ class OutputExistsError(InputError):
     """An output path exists and overwriting was not asked for."""
 
 
+class StorageError(InputError):
+    """A write the filesystem refused: full disk, read-only or vanished directory, permission.
+
+    A fault of the machine, never a verdict on the embeddings (CLI exit 2, not 1);
+    the message names the path, what was being written and, for space, about how
+    much was needed.
+    """
+
+    def __init__(self, detail: str, *, path: str | Path | None = None) -> None:
+        self.detail = detail
+        super().__init__(detail, path=path)
+
+
 class FixtureDriftError(ReproGoldenError):
     """Generated example inputs whose digests differ from the recorded ones."""

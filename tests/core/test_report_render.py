@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from repro_golden.core.outcomes import Outcome, Status, Violation
-from repro_golden.core.report import ComparisonReport
+from repro_golden.core.outcomes import (
+    Cell,
+    CellDiff,
+    CellSet,
+    CellSetKind,
+    Outcome,
+    Status,
+    Violation,
+)
+from repro_golden.core.report import ComparisonReport, report_format
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import InputError
 
@@ -50,10 +58,15 @@ def test_terminal_lists_failures_worst_first_and_caps() -> None:
     listed = [line.split()[-1] for line in lines[3:6]]
     assert [line.split(":")[0].split()[-2] for line in lines[3:6]] == ["C/1/0", "C/0/0", "C/2/0"]
     assert "max abs error inf" in lines[3]
-    assert "40 rows [1,2...]" in lines[3]
+    assert "40 rows, " in lines[3]
+    assert "rows [1,2...]" in lines[3]
     assert "A/" not in text
     assert len(listed) == 3
-    assert lines[-1].strip() == "... and 1 more (see the JSON report)"
+    # No JSON report was written: the cut-off line must not point to one.
+    assert "JSON report" not in lines[-1]
+    assert lines[-1].strip().startswith("... and 1 more (write them all with a .json report")
+    pointed = report.render_terminal(max_rows=3, json_report="out/r.json").splitlines()[-1]
+    assert pointed.strip() == "... and 1 more (see the JSON report out/r.json)"
 
 
 def test_passing_report_shows_passes() -> None:
@@ -85,3 +98,95 @@ def test_written_reports(tmp_path: Path, suffix: str) -> None:
 def test_unknown_report_suffix(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"\.json, \.md or \.html"):
         _report().write(tmp_path / "report.txt")
+    with pytest.raises(InputError, match=r"report\.txt"):
+        report_format(tmp_path / "report.txt")
+    assert report_format("r.JSON") == "json"
+
+
+def _column_report(*row_findings: Outcome) -> ComparisonReport:
+    columns = Outcome(
+        None,
+        "X",
+        Status.VIOLATED,
+        "proven by column sum",
+        violation=Violation(rows=(0, 1, 2), num_rows=768, max_abs_error=0.01, columns=True),
+    )
+    return ComparisonReport((*row_findings, columns), ToleranceSpec(), "o", "g", "golden summaries")
+
+
+def test_column_findings_are_columns_in_json_and_suppressed_when_rows_explain_them() -> None:
+    alone = _column_report()
+    data = alone.to_dict()
+    (finding,) = data["outcomes"]
+    assert finding["violation"]["columns"] == [0, 1, 2]
+    assert finding["violation"]["num_columns"] == 768
+    assert finding["violation"]["rows"] == []
+    assert "768 columns [0,1,2...]" in alone.render_terminal()
+    row = Outcome(
+        "B/1/0",
+        "X",
+        Status.VIOLATED,
+        "proven by row sum",
+        rows=9,
+        violation=Violation(rows=(5,), num_rows=1, max_abs_error=0.01, bound=True),
+    )
+    explained = _column_report(row)
+    assert not explained.passed
+    text = explained.render_terminal()
+    assert "(all FOVs)" not in text
+    assert "columns" not in text
+    assert "1 violated" in explained.headline()
+    assert len(explained.to_dict()["suppressed"]) == 1
+    assert "max abs error at least 0.01" in text
+
+
+def test_nan_and_unbounded_findings_are_named_as_such() -> None:
+    nan_rows = Violation(
+        rows=(3,),
+        num_rows=1,
+        max_abs_error=0.0,
+        bound=True,
+        checks=("non-finite obtained where reference row is finite",),
+    )
+    outcome = Outcome("A/1/0", "X", Status.VIOLATED, "proven", violation=nan_rows)
+    report = ComparisonReport((outcome,), ToleranceSpec(), "o", "g", "golden summaries")
+    text = report.render_terminal()
+    assert ">= 0" not in text
+    assert "at least 0" not in text
+    assert "NaN or inf where the expected row is finite" in text
+
+
+def test_cells_are_listed_by_key_worst_first_and_capped() -> None:
+    diffs = tuple(
+        CellDiff(
+            Cell("B/1/0", row=r, track_id=r // 3, t=r % 3, id=r, y=80, x=96),
+            columns=(7, 2),
+            num_columns=2,
+            obtained=1.5,
+            expected=1.0,
+            abs_error=0.5,
+        )
+        for r in (7, 4, 9, 1, 2)
+    )
+    violation = Violation(rows=(7, 4, 9, 1, 2), num_rows=5, max_abs_error=0.5, cells=diffs)
+    outcome = Outcome("B/1/0", "X", Status.VIOLATED, "allclose", violation=violation)
+    report = ComparisonReport((outcome,), ToleranceSpec(), "o", "r", "full tensors")
+    line = report.render_terminal().splitlines()[-1]
+    assert "B/1/0 track 2 t 1 id 7 (y 80, x 96): 2 columns [7,2] obtained 1.5, expected 1" in line
+    assert line.count("track ") == 3
+    assert line.endswith("and 2 more")
+    cells = report.to_dict()["outcomes"][0]["violation"]["cells"]
+    assert [c["cell"]["id"] for c in cells] == [7, 4, 9, 1, 2]
+    assert report.to_dict()["schema"] == "repro-golden/report/2"
+    missing = CellSet(CellSetKind.MISSING, (Cell("A/1/0", row=10, track_id=3, t=1, id=10),), 1)
+    shape = Outcome(
+        "A/1/0",
+        None,
+        Status.SHAPE_CHANGED,
+        "number of rows",
+        expected="40",
+        obtained="39",
+        cell_sets=(missing,),
+    )
+    text = ComparisonReport((shape,), ToleranceSpec(), "o", "r", "full tensors").render_terminal()
+    assert "1 missing cell(s): A/1/0 track 3 t 1 id 10" in text

@@ -67,6 +67,12 @@ def register(subparsers: Any) -> None:
         help="golden directory (e.g. golden/<case> or <name>.golden)",
     )
     write.add_argument("--case", default=None, help="case name recorded in the golden files")
+    write.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the golden files of an existing DIR (without it an existing DIR is "
+        "refused, also when another writer creates it meanwhile: exit 2)",
+    )
     write.set_defaults(handler=_handle_write)
 
     check = subparsers.add_parser(
@@ -112,6 +118,14 @@ def _tolerance(args: argparse.Namespace) -> Any:
     return ToleranceSpec(atol=args.atol or 0.0, rtol=args.rtol or 0.0, equal_nan=args.equal_nan)
 
 
+def _check_report_paths(args: argparse.Namespace) -> None:
+    """Refuse an unknown --report format before comparing, not after printing a verdict."""
+    from repro_golden.core.report import report_format
+
+    for path in args.report:
+        report_format(path)
+
+
 def _finish(report: Any, args: argparse.Namespace, seconds: float) -> int:
     print(report.render_terminal(max_rows=args.max_rows))
     for path in args.report:
@@ -121,10 +135,19 @@ def _finish(report: Any, args: argparse.Namespace, seconds: float) -> int:
 
 
 def _handle_write(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from repro_golden.api import write_golden
+    from repro_golden.core.atomic import atomic_directory
 
     started = time.perf_counter()
-    manifest = write_golden(args.embeddings, args.out, case=args.case)
+    out = Path(args.out)
+    if args.overwrite and out.exists():
+        manifest = write_golden(args.embeddings, out, case=args.case)
+    else:  # a new directory, published whole by a rename that never replaces
+        with atomic_directory(out, what="golden files") as tmp:
+            write_golden(args.embeddings, tmp, case=args.case)
+        manifest = out / "golden.json"
     size = sum(p.stat().st_size for p in manifest.parent.glob("*") if p.name != "inputs.json")
     print(f"wrote {manifest} ({size / 1e6:.2f} MB) in {time.perf_counter() - started:.2f} s")
     return EXIT_OK
@@ -133,6 +156,7 @@ def _handle_write(args: argparse.Namespace) -> int:
 def _handle_check(args: argparse.Namespace) -> int:
     from repro_golden.api import check_golden
 
+    _check_report_paths(args)
     started = time.perf_counter()
     report = check_golden(
         args.embeddings,
@@ -147,6 +171,7 @@ def _handle_check(args: argparse.Namespace) -> int:
 def _handle_compare(args: argparse.Namespace) -> int:
     from repro_golden.api import compare_embeddings
 
+    _check_report_paths(args)
     started = time.perf_counter()
     tolerance = _tolerance(args)  # None: exact
     report = compare_embeddings(args.obtained, args.reference, tolerance=tolerance)

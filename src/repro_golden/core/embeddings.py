@@ -85,6 +85,12 @@ class EmbeddingsStore:
         self.path = Path(path)
         if not self.path.exists():
             raise EmbeddingsError("no such embeddings store", path=self.path)
+        if _is_golden_directory(self.path):
+            raise EmbeddingsError(
+                "this is a golden directory (it holds golden.json), not an embeddings store: "
+                f"use `repro-golden check EMB.zarr --golden {self.path}`",
+                path=self.path,
+            )
         try:
             self._root = zarr.open_group(str(self.path), mode="r")
         except Exception as exc:
@@ -92,6 +98,7 @@ class EmbeddingsStore:
                 f"not a readable zarr group ({type(exc).__name__}: {exc})", path=self.path
             ) from exc
         self._nodes: dict[str, Any] = {}
+        self.notes: tuple[str, ...] = ()
         self._windows: dict[str, tuple[int, int, np.ndarray]] = {}
         self.arrays: dict[str, ArrayInfo] = {}
         for key in ARRAY_KEYS:
@@ -155,7 +162,8 @@ class EmbeddingsStore:
         if values.dtype.kind in "biu":
             return values.astype(np.int64, copy=False)
         if values.dtype.kind in "OTUS":
-            return np.asarray([str(v) for v in values.tolist()], dtype=object)
+            strip = _canonical_fov if column == "fov_name" else str
+            return np.asarray([strip(v) for v in values.tolist()], dtype=object)
         raise EmbeddingsError(
             f"expected integer or string values, got {values.dtype}", path=self.path, key=key
         )
@@ -236,6 +244,9 @@ class EmbeddingsStore:
         """
         node: Any = self._node("obs/fov_name", "missing obs column")
         if node.attrs.get("encoding-type") != "categorical":
+            raw = _decode_column(node, None)
+            if raw.dtype.kind in "OTUS":
+                self._note_slashes(str(v) for v in np.unique(raw).tolist())
             unique, labels = np.unique(self.read_column("fov_name"), return_inverse=True)
             return labels, [str(u) for u in unique.tolist()]
         try:
@@ -255,7 +266,22 @@ class EmbeddingsStore:
                 path=self.path,
                 key="obs/fov_name",
             )
-        return codes, [str(c) for c in categories.tolist()]
+        raw_names = [str(c) for c in categories.tolist()]
+        self._note_slashes(raw_names)
+        # Canonical names may coincide ("/A/1/0" and "A/1/0"): one label per name.
+        names = [_canonical_fov(c) for c in raw_names]
+        unique_names, remap = np.unique(np.asarray(names, dtype=object), return_inverse=True)
+        return remap.reshape(-1)[codes], [str(n) for n in unique_names.tolist()]
+
+    def _note_slashes(self, names: Iterator[str] | list[str]) -> None:
+        """Record, for the report, that FOV names were read without their leading slash."""
+        slashed = sorted(n for n in names if n.startswith("/"))
+        if slashed:
+            self.notes += (
+                f"{self.path}: obs/fov_name: leading '/' stripped from {len(slashed)} FOV "
+                f"name(s) (e.g. {slashed[0]!r} read as {_canonical_fov(slashed[0])!r}): "
+                "FOV names are compared without it",
+            )
 
     def _windowed(self, column: str, node: Any, rows: np.ndarray | None) -> np.ndarray:
         """Column values at ``rows``, read through a window of :data:`WINDOW_ROWS` rows.
@@ -322,6 +348,18 @@ class EmbeddingsStore:
         if not isinstance(obs, zarr.Group):
             raise EmbeddingsError("expected a dataframe group", path=self.path, key="obs")
         return [str(k) for k in obs]
+
+
+def _canonical_fov(name: object) -> str:
+    """A FOV name as compared: ``row/col/fov`` without the leading slash some VisCy outputs have."""
+    return str(name).lstrip("/")
+
+
+def _is_golden_directory(path: Path) -> bool:
+    """A golden directory (``golden.json``) that is no zarr group: a common mix-up of roles."""
+    return (path / "golden.json").is_file() and not any(
+        (path / marker).is_file() for marker in (".zgroup", "zarr.json")
+    )
 
 
 def _group_rows(
