@@ -31,6 +31,12 @@ EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
 
+#: Top-level modules installed by ``repro-golden[predict]``; a command that needs
+#: one where it is missing says which extra to install (exit 2), not a traceback.
+PREDICT_EXTRA_MODULES = frozenset(
+    {"torch", "lightning", "timm", "anndata", "pandas", "tqdm", "jsonargparse", "torchvision"}
+)
+
 # Order is the order shown by --help.
 _COMMAND_MODULES = (
     "repro_golden.cli.example_cmd",
@@ -91,6 +97,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 128 + signal.SIGINT
         except ReproGoldenError as exc:  # InputError and StorageError among them
             print(f"{name}: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").partition(".")[0]
+            if missing not in PREDICT_EXTRA_MODULES:
+                raise
+            print(
+                f"{name}: error: this command needs the 'predict' extra (missing module "
+                f"{missing!r}): pip install 'repro-golden[predict]'",
+                file=sys.stderr,
+            )
             return EXIT_BAD_INPUT
         except OSError as exc:
             fault = storage_error(exc, path=exc.filename or "?", what="output")

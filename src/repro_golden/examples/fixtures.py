@@ -107,19 +107,47 @@ class InputDigestDriftError(FixtureDriftError):
         )
 
 
-def default_inputs_path(case: str) -> Path:
-    """``golden/<case>/inputs.json`` of the source checkout this package runs from.
+#: Where an installed wheel keeps the example cases' golden files (package data, copied
+#: from the checkout's ``golden/<case>/`` when the wheel is built: see ``setup.py``).
+PACKAGED_GOLDEN = Path(__file__).resolve().parent / "golden"
 
-    ``case`` must be a plain name (:func:`~repro_golden.core.atomic.safe_component`):
-    this path is written by ``repro-golden example --record``.
+
+def _checkout_golden() -> Path | None:
+    """``golden/`` of the source checkout this package runs from, if it runs from one."""
+    root = Path(__file__).resolve().parents[3]
+    if (root / "pyproject.toml").is_file() and (root / "golden").is_dir():
+        return root / "golden"
+    return None
+
+
+def golden_source(case: str) -> Path:
+    """The directory holding ``case``'s recorded files: ``inputs.json`` and its golden files.
+
+    In a source checkout it is ``golden/<case>`` (what ``--force-regen-fixtures``
+    rewrites and git reviews); in an installed wheel, the copy shipped as
+    package data. ``case`` must be a plain name
+    (:func:`~repro_golden.core.atomic.safe_component`).
     """
-    root = Path(__file__).resolve().parents[3] / "golden"
-    return root / safe_component(case, what="case name", key="case") / "inputs.json"
+    name = safe_component(case, what="case name", key="case")
+    checkout = _checkout_golden()
+    return (checkout if checkout is not None else PACKAGED_GOLDEN) / name
+
+
+def default_inputs_path(case: str) -> Path:
+    """``inputs.json`` of ``case`` in :func:`golden_source`: the digests generation checks."""
+    return golden_source(case) / "inputs.json"
 
 
 def load_recorded(path: Path, *, case: str) -> dict[str, str]:
     """The recorded ``{item: digest}`` map; :class:`GoldenFileError` if unusable."""
     if not path.is_file():
+        if path.is_relative_to(PACKAGED_GOLDEN):
+            raise GoldenFileError(
+                f"this installation of repro-golden ships no recorded input digests for case "
+                f"{case!r} (the wheel was built without golden/{case}/inputs.json); reinstall "
+                "it, or pass --inputs PATH to digests recorded elsewhere",
+                path=path,
+            )
         raise GoldenFileError(
             f"no recorded input digests for case {case!r}; record them deliberately with "
             f"`{_REGEN_HINT.format(case=case)}`",
