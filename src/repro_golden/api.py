@@ -1,28 +1,34 @@
 """The golden-core facade: write golden files, check against them, compare two stores.
 
-Torch-free: importing this module loads numpy, zarr and xxhash only.
+Torch-free: importing this module loads numpy, zarr and xxhash only. The flows
+live in :mod:`repro_golden.core` (:mod:`~repro_golden.core.golden_write`,
+:mod:`~repro_golden.core.check`); this module only picks their defaults.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from repro_golden.core.cells import name_violated_rows
-from repro_golden.core.compare import compare_stores, compare_summaries
+from repro_golden.core.check import check_store, recorded_tolerance
+from repro_golden.core.compare import compare_stores
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_store import Golden, GoldenStore, summarize
-from repro_golden.core.outcomes import Status
+from repro_golden.core.fingerprint import EnvironmentFingerprint
+from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT
+from repro_golden.core.golden_write import write_golden_files
 from repro_golden.core.report import ComparisonReport
-from repro_golden.core.tolerance import ToleranceSpec
-from repro_golden.errors import ConfigError, GoldenFileError
+from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
+from repro_golden.errors import ConfigError, EmbeddingsError
 
 __all__ = [
+    "ArrayTolerances",
     "ComparisonReport",
     "ToleranceSpec",
     "check_golden",
     "compare_embeddings",
+    "recorded_tolerance",
     "write_golden",
 ]
 
@@ -32,127 +38,106 @@ def write_golden(
     out_dir: str | Path,
     *,
     case: str | Mapping[str, Any] | None = None,
+    tolerance: ToleranceSpec | ArrayTolerances | None = None,
+    full_copy_limit: int = DEFAULT_FULL_COPY_LIMIT,
+    verify_with: str | Path | None = None,
 ) -> Path:
     """Write golden files for ``embeddings`` into ``out_dir``; returns ``golden.json``.
 
     ``case`` is a case name or a case-config mapping (with ``name``); it is recorded
-    in the manifest and provenance. ``inputs.json`` in ``out_dir`` is left alone.
+    in the manifest and provenance. ``tolerance`` is recorded as the golden set's
+    own (default: the case's). Arrays are stored whole when their compressed copy
+    is at most ``full_copy_limit`` bytes (0: never). ``verify_with``, a second
+    store of the same case and environment, records ``identical`` for that
+    environment if it matches bit for bit. ``inputs.json`` in ``out_dir`` is left alone.
     """
-    name = case if isinstance(case, str) or case is None else str(case.get("name", ""))
-    golden = summarize(EmbeddingsStore(embeddings), case=name or None)
-    if isinstance(case, Mapping):
-        golden.provenance["case_config"] = dict(case)
-    return GoldenStore(out_dir).write(golden)
+    return write_golden_files(
+        embeddings,
+        out_dir,
+        case=case,
+        tolerance=tolerance,
+        full_copy_limit=full_copy_limit,
+        verify_with=verify_with,
+    )
+
+
+def checking_environment() -> EnvironmentFingerprint:
+    """This process's fingerprint when torch is installed, else an unknown one (no torch import
+    happens when it is absent)."""
+    if importlib.util.find_spec("torch") is None:
+        return EnvironmentFingerprint.unknown()
+    from repro_golden.inference.fingerprint import capture_fingerprint
+
+    return EnvironmentFingerprint.from_mapping(capture_fingerprint(batch_size=None, device="cpu"))
 
 
 def check_golden(
     embeddings: str | Path,
     golden_dir: str | Path,
     *,
-    tolerance: ToleranceSpec | None = None,
+    tolerance: ToleranceSpec | ArrayTolerances | None = None,
     reference: str | Path | None = None,
     case: str | None = None,
+    strict: bool = False,
 ) -> ComparisonReport:
-    """Check ``embeddings`` against golden files (and the full ``reference`` where it differs).
+    """Check ``embeddings`` against golden files (see :func:`repro_golden.core.check.check_store`).
 
-    ``case``, when known, must be the case the golden files were written for
-    (:class:`~repro_golden.errors.GoldenFileError` otherwise), so a golden
-    directory of another case is never taken for this one's.
-
-    Digests first; FOV/array pairs that are not identical are judged by the sound
-    summary checks, or, when ``reference`` (the full reference store) is given,
-    by ``allclose`` on the full tensors of those FOVs only.
-
-    ``tolerance=None`` means the case's own tolerance as recorded with the golden
-    files (the ``tolerance`` of the case config that produced them), or exact
-    when none is recorded: the golden files carry the contract they were made
-    under, so a bare ``repro-golden check`` applies it.
+    ``case``, when known, must be the case the golden files were written for.
+    ``tolerance=None`` means the expectation recorded for the obtained store's
+    environment, else the golden set's recorded tolerance (the case's), else exact.
+    ``strict`` fails checks that only summaries could judge ("consistent").
     """
-    store = GoldenStore(golden_dir)
-    golden = store.read(expected_case=case)
-    if tolerance is None:
-        tolerance = recorded_tolerance(golden, store.directory) or ToleranceSpec()
-    obtained = EmbeddingsStore(embeddings)
-    outcomes = compare_summaries(summarize(obtained), golden, tolerance)
-    mode = "golden summaries"
-    if reference is not None:
-        pending: set[tuple[str | None, str | None]] = {
-            (o.fov, o.array)
-            for o in outcomes
-            if o.fov is not None
-            and o.array is not None
-            and o.status in (Status.CONSISTENT, Status.VIOLATED)
-        }
-        full = {
-            (o.fov, o.array): o
-            for o in compare_stores(obtained, EmbeddingsStore(reference), tolerance, only=pending)
-        }
-        # Dataset-wide column outcomes (fov None) are superseded by the full comparison.
-        outcomes = tuple(
-            full.get((o.fov, o.array), o)
-            for o in outcomes
-            if not (o.fov is None and o.violation is not None and o.violation.columns)
-        )
-        mode = "golden summaries + full reference"
-    return ComparisonReport(
-        outcomes=name_violated_rows(outcomes, obtained),
+    assumed = None
+    if (EmbeddingsStore(embeddings).provenance() or {}).get("environment") is None:
+        assumed = checking_environment()
+    return check_store(
+        embeddings,
+        golden_dir,
         tolerance=tolerance,
-        obtained=str(embeddings),
-        reference=str(store.directory),
-        mode=mode,
-        extra={"case": golden.case, "dataset_digest": golden.dataset_digest},
-        notes=obtained.notes,
+        reference=reference,
+        case=case,
+        strict=strict,
+        assumed_environment=assumed,
     )
 
 
-def recorded_tolerance(golden: Golden, directory: Path) -> ToleranceSpec | None:
-    """The tolerance of the case config recorded in ``golden``'s provenance, if any.
-
-    Looked up where the writers put it: ``provenance.case_config.tolerance``
-    (the pytest fixture) or ``provenance.embeddings.case.tolerance`` (the
-    prediction's own record). A malformed one is a :class:`GoldenFileError`.
-    """
-    candidates = (
-        ("provenance.case_config.tolerance", golden.provenance.get("case_config")),
-        ("provenance.embeddings.case.tolerance", _get(golden.provenance, "embeddings", "case")),
-    )
-    for key, config in candidates:
-        if isinstance(config, Mapping) and config.get("tolerance") is not None:
-            try:
-                return ToleranceSpec.from_mapping(config["tolerance"])
-            except ConfigError as exc:
-                raise GoldenFileError(
-                    f"recorded tolerance is unusable: {exc}",
-                    path=directory / "golden.json",
-                    key=key,
-                ) from None
+def _store_tolerance(store: EmbeddingsStore) -> ToleranceSpec | None:
+    config = (store.provenance() or {}).get("case")
+    if isinstance(config, Mapping) and config.get("tolerance") is not None:
+        try:
+            return ToleranceSpec.from_mapping(config["tolerance"])
+        except ConfigError as exc:
+            raise EmbeddingsError(
+                f"recorded case tolerance is unusable: {exc}",
+                path=store.path,
+                key="uns.repro_golden.case.tolerance",
+            ) from None
     return None
-
-
-def _get(mapping: Mapping[str, Any], *keys: str) -> Any:
-    value: Any = mapping
-    for key in keys:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
 
 
 def compare_embeddings(
     obtained: str | Path,
     reference: str | Path,
     *,
-    tolerance: ToleranceSpec | None = None,
+    tolerance: ToleranceSpec | ArrayTolerances | None = None,
 ) -> ComparisonReport:
-    """Full-tensor comparison of two embeddings stores, streaming FOV by FOV."""
-    tolerance = tolerance or ToleranceSpec()
-    obtained_store, reference_store = EmbeddingsStore(obtained), EmbeddingsStore(reference)
-    outcomes = tuple(compare_stores(obtained_store, reference_store, tolerance))
+    """Full-tensor comparison of two embeddings stores, streaming FOV by FOV.
+
+    ``tolerance=None`` means the case tolerance the reference's prediction recorded
+    (``uns["repro_golden"]["case"]["tolerance"]``), as ``check`` applies it, else
+    exact (a store made by another tool records none).
+    """
+    obtained_store, ref = EmbeddingsStore(obtained), EmbeddingsStore(reference)
+    tolerances = ArrayTolerances.coerce(
+        tolerance if tolerance is not None else _store_tolerance(ref)
+    )
+    outcomes = tuple(compare_stores(obtained_store, ref, tolerances))
     return ComparisonReport(
         outcomes=outcomes,
-        tolerance=tolerance,
+        tolerance=tolerances.default,
         obtained=str(obtained),
         reference=str(reference),
         mode="full tensors",
-        notes=obtained_store.notes + reference_store.notes,
+        extra={"tolerance": tolerances.to_dict()},
+        notes=obtained_store.notes + ref.notes,
     )

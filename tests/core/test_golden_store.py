@@ -12,7 +12,9 @@ from core_stores import Embeddings, make_embeddings
 
 from repro_golden.api import write_golden
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_store import SCHEMA, GoldenStore, summarize
+from repro_golden.core.golden_format import SCHEMA
+from repro_golden.core.golden_store import GoldenStore
+from repro_golden.core.golden_summarize import summarize
 from repro_golden.errors import GoldenFileError
 
 Writer = Callable[..., Path]
@@ -64,10 +66,6 @@ def test_rewrite_is_deterministic_and_removes_stale_sketches_only(
     sketches = sorted(p.name for p in golden_dir.glob("sketch-*.bin"))
     assert len(sketches) == 1
     assert (golden_dir / "inputs.json").read_text() == '{"kept": true}\n'
-
-
-def test_beside_a_reference_store(tmp_path: Path) -> None:
-    assert GoldenStore.beside(tmp_path / "run1.zarr").directory == tmp_path / "run1.golden"
 
 
 def test_missing_wrong_schema_and_corrupt_sketch(

@@ -72,7 +72,7 @@ def test_threads_racing_writes_and_reads_never_break_the_set(tmp_path: Path) -> 
     import threading
 
     from repro_golden.core.embeddings import EmbeddingsStore
-    from repro_golden.core.golden_store import summarize
+    from repro_golden.core.golden_summarize import summarize
 
     goldens = [
         summarize(EmbeddingsStore(write_store(tmp_path / f"s{seed}.zarr", arrays(seed=seed))))

@@ -27,7 +27,8 @@ from rel_stores import write_store
 from repro_golden.core.compare import compare_summaries
 from repro_golden.core.digest import bytes_digest
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_store import GoldenStore, summarize
+from repro_golden.core.golden_store import GoldenStore
+from repro_golden.core.golden_summarize import summarize
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ReproGoldenError
 

@@ -138,12 +138,17 @@ def _handle_write(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from repro_golden.api import write_golden
-    from repro_golden.core.atomic import atomic_directory
+    from repro_golden.core.atomic import atomic_directory, make_parents, remove_created
 
     started = time.perf_counter()
     out = Path(args.out)
-    if args.overwrite and out.exists():
-        manifest = write_golden(args.embeddings, out, case=args.case)
+    if args.overwrite:  # in place, serialized with other writers; a failed first write
+        created = make_parents(out)  # leaves no empty directory behind
+        try:
+            manifest = write_golden(args.embeddings, out, case=args.case)
+        except BaseException:
+            remove_created(created)
+            raise
     else:  # a new directory, published whole by a rename that never replaces
         with atomic_directory(out, what="golden files") as tmp:
             write_golden(args.embeddings, tmp, case=args.case)

@@ -47,18 +47,27 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the config, predict, print the summary line."""
+    """Load the config, predict, print the summary line and where the store went."""
     import logging
+
+    from repro_golden.config.viscy_config import load_config
+    from repro_golden.errors import OutputExistsError
+
+    case = load_config(args.config)
+    target = args.output if args.output is not None else case.output
+    if target is not None and target.exists() and not args.overwrite:
+        # Refused before torch and Lightning are imported (seconds), not after.
+        raise OutputExistsError(
+            "output exists; pass overwrite (CLI: --overwrite) to replace it", path=target
+        )
 
     import lightning.pytorch  # noqa: F401  (configures its loggers on import)
 
-    from repro_golden.config.viscy_config import load_config
     from repro_golden.inference.predict import predict
 
     # Lightning's start-up chatter (accelerator banners, tips) is not ours to print.
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    case = load_config(args.config)
     result = predict(
         case,
         output=args.output,
@@ -68,5 +77,6 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
+    print(f"wrote {result.path}", flush=True)
     print(result.summary(), flush=True)
     return EXIT_OK

@@ -27,7 +27,7 @@ from repro_golden.core.digest import (
     index_multiset_digest,
 )
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_store import Golden
+from repro_golden.core.golden_types import Golden
 from repro_golden.core.outcomes import Outcome, Status, Violation
 from repro_golden.core.summary import (
     Evidence,
@@ -37,8 +37,12 @@ from repro_golden.core.summary import (
     check_extrema,
     check_rows,
     inflated_tolerance,
+    single_element_limit,
 )
-from repro_golden.core.tolerance import ToleranceSpec
+from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
+
+Tolerances = ToleranceSpec | ArrayTolerances
+"""One tolerance for every array, or a default with per-array overrides."""
 
 MAX_LISTED_ROWS = 20
 
@@ -151,10 +155,19 @@ def _structure(
 
 
 def _from_evidence(
-    fov: str | None, array: str, rows: int | None, evidence: Evidence, *, columns: bool = False
+    fov: str | None,
+    array: str,
+    rows: int | None,
+    evidence: Evidence,
+    *,
+    columns: bool = False,
+    limit: float | None = None,
 ) -> Outcome:
     if not evidence.violated:
-        return Outcome(fov, array, Status.CONSISTENT, "summaries agree within tolerance", rows=rows)
+        detail = "summaries agree within tolerance"
+        if limit is not None:
+            detail += f"; a single-element change below {limit:.2g} could go unseen here"
+        return Outcome(fov, array, Status.CONSISTENT, detail, rows=rows, detection_limit=limit)
     violation = Violation(
         rows=evidence.rows,
         num_rows=evidence.num_rows,
@@ -193,9 +206,14 @@ def _obtained_rows(rows: RowStats | StoredRows, start: int, stop: int) -> RowSta
 
 
 def compare_summaries(
-    obtained: Golden, reference: Golden, tolerance: ToleranceSpec
+    obtained: Golden, reference: Golden, tolerance: Tolerances
 ) -> tuple[Outcome, ...]:
-    """Obtained summary (from :func:`~repro_golden.core.golden_store.summarize`) vs golden files."""
+    """Obtained summary (from :func:`~repro_golden.core.golden_summarize.summarize`) vs golden.
+
+    "consistent" outcomes carry their detection limit
+    (:func:`~repro_golden.core.summary.single_element_limit`).
+    """
+    tolerances = ArrayTolerances.coerce(tolerance)
     ref_rows = {f.name: f.rows for f in reference.fovs}
     common, outcomes = _fov_sets((f.name for f in obtained.fovs), ref_rows, ref_rows)
     kinds = {name: (a.dtype, a.width) for name, a in reference.arrays.items()}
@@ -225,23 +243,29 @@ def compare_summaries(
                 )
                 continue
             ref_sketch, obt_sketch = reference.arrays[array], obtained.arrays[array]
-            tol = inflated_tolerance(tolerance.atol, tolerance.rtol, np.dtype(ref_sketch.dtype))
+            spec = tolerances.for_array(array)
+            tol = inflated_tolerance(spec.atol, spec.rtol, np.dtype(ref_sketch.dtype))
             evidence = check_extrema(
-                obt_fov.stats[array], ref_fov.stats[array], tol=tol, equal_nan=tolerance.equal_nan
+                obt_fov.stats[array], ref_fov.stats[array], tol=tol, equal_nan=spec.equal_nan
             )
+            stored = ref_sketch.stored_rows(ref_fov.offset, ref_fov.offset + ref_fov.rows)
             rows_evidence = check_rows(
                 _obtained_rows(obt_sketch.rows, obt_fov.offset, obt_fov.offset + obt_fov.rows),
-                ref_sketch.stored_rows(ref_fov.offset, ref_fov.offset + ref_fov.rows),
+                stored,
                 width=ref_sketch.width,
                 tol=tol,
             )
+            limit = single_element_limit(stored, width=ref_sketch.width, tol=tol)
             outcomes.append(
-                _from_evidence(name, array, obt_fov.rows, _merge(evidence, rows_evidence))
+                _from_evidence(
+                    name, array, obt_fov.rows, _merge(evidence, rows_evidence), limit=limit
+                )
             )
     if aligned:
         for array in usable:
             ref_sketch = reference.arrays[array]
-            tol = inflated_tolerance(tolerance.atol, tolerance.rtol, np.dtype(ref_sketch.dtype))
+            spec = tolerances.for_array(array)
+            tol = inflated_tolerance(spec.atol, spec.rtol, np.dtype(ref_sketch.dtype))
             evidence = check_columns(obtained.arrays[array].columns, ref_sketch.columns, tol=tol)
             if evidence.violated:
                 outcomes.append(_from_evidence(None, array, None, evidence, columns=True))
@@ -306,14 +330,46 @@ def _full_values(
     )
 
 
+def compare_full_copy(
+    obtained: EmbeddingsStore,
+    golden: Golden,
+    tolerance: Tolerances,
+    *,
+    only: set[tuple[str | None, str | None]],
+) -> Iterator[Outcome]:
+    """``allclose`` on every element of the (fov, array) pairs in ``only``, against the
+    golden set's full copy. Callers pass only pairs whose rows line up (the summary
+    pass reported the others' structure)."""
+    full = golden.full
+    if full is None:
+        return
+    tolerances = ArrayTolerances.coerce(tolerance)
+    by_name = {f.name: f for f in golden.fovs}
+    for fov, array in sorted(only, key=lambda p: (p[0] or "", p[1] or "")):
+        if fov is None or array is None or fov not in by_name:
+            continue
+        entry = by_name[fov]
+        rows = obtained.fov_rows(fov)
+        index = {c: obtained.read_column(c, rows) for c in obtained.index_columns}
+        yield _full_values(
+            fov,
+            array,
+            obtained.read_rows(array, rows),
+            full.rows(array, entry.offset, entry.offset + entry.rows),
+            tolerances.for_array(array),
+            index,
+        )
+
+
 def compare_stores(
     obtained: EmbeddingsStore,
     reference: EmbeddingsStore,
-    tolerance: ToleranceSpec,
+    tolerance: Tolerances,
     *,
     only: set[tuple[str | None, str | None]] | None = None,
 ) -> Iterator[Outcome]:
     """Full-tensor comparison, streaming FOV by FOV (``only``: restrict to (fov, array) pairs)."""
+    tolerances = ArrayTolerances.coerce(tolerance)
     ref_rows = {name: reference.fov_rows(name).size for name in reference.fov_names}
     common, outcomes = _fov_sets(obtained.fov_names, reference.fov_names, ref_rows)
     kinds = {n: (a.dtype.str, a.shape[1]) for n, a in reference.arrays.items()}
@@ -342,7 +398,7 @@ def compare_stores(
                 obtained,
                 reference,
                 arrays,
-                tolerance,
+                tolerances,
                 (obt_rows, ref_rows_),
                 (obt_index, ref_index),
             )
@@ -355,7 +411,7 @@ def compare_stores(
                 array,
                 obtained.read_rows(array, obt_rows),
                 reference.read_rows(array, ref_rows_),
-                tolerance,
+                tolerances.for_array(array),
                 obt_index,
             )
 
@@ -370,7 +426,7 @@ def _after_matching(
     obtained: EmbeddingsStore,
     reference: EmbeddingsStore,
     arrays: list[str],
-    tolerance: ToleranceSpec,
+    tolerances: ArrayTolerances,
     rows: tuple[np.ndarray, np.ndarray],
     index: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
 ) -> Outcome:
@@ -388,7 +444,7 @@ def _after_matching(
             array,
             obtained.read_rows(array, rows[0])[obt_order],
             reference.read_rows(array, rows[1])[ref_order],
-            tolerance,
+            tolerances.for_array(array),
         )
         verdicts.append(f"{array} {matched.status.value}")
     detail = f"{outcome.detail}; after matching rows by index: {', '.join(verdicts)}"

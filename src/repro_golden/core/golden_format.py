@@ -1,7 +1,8 @@
-"""Strict validation of golden files: ``golden.json`` and the sketch it names.
+"""The golden file format: encode a :class:`Golden` to bytes, parse bytes back, validate once.
 
-Why a module of its own: a golden check that passes on a corrupted golden file is
-worse than none, so nothing read from disk is trusted. Every key is checked for
+Why one module: a golden check that passes on a corrupted golden file is worse
+than none, so nothing read from disk is trusted, and the manifest's keys are
+spelled out in one place for both directions. Every key is checked for
 presence, type and range before any comparison uses it; digests must be 32
 lowercase hex digits; the per-FOV and dataset digests are recomputed from their
 parts (a Merkle check, so one flipped digest is caught); the sketch's header must
@@ -9,9 +10,18 @@ describe exactly the arrays, dtypes and shapes the manifest implies. Every
 problem is a :class:`~repro_golden.errors.GoldenFileError` naming the file and
 the key (``fovs[2].arrays.X.digest``), never a ``KeyError`` or numpy error.
 
+Schemas: ``repro-golden/golden/2`` (written) adds to schema 1 the recorded
+``tolerance`` (default and per array), the ``environment`` fingerprint of the
+run the values come from, ``expectations`` per environment
+(:mod:`.expectations`), the ``full`` copy entry (:mod:`.golden_full`) and the
+``full_copy_limit``. Schema 1 files are still read: they have no tolerance of
+their own (the case tolerance in their provenance applies), no expectations and
+no full copy.
+
 Contract: :func:`parse_manifest` returns the decoded manifest only if it is
 valid; :func:`parse_sketch` returns the sketch arrays (read-only numpy views)
-only if they fit the manifest. Torch-free.
+only if they fit the manifest; :func:`golden_from` turns both into typed values.
+Torch-free.
 """
 
 from __future__ import annotations
@@ -20,15 +30,30 @@ import json
 import math
 import re
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repro_golden.core.digest import dataset_digest, fov_digest
-from repro_golden.errors import GoldenFileError
+from repro_golden.core.expectations import Expectation
+from repro_golden.core.fingerprint import EnvironmentFingerprint
+from repro_golden.core.golden_full import FULL_FORMAT
+from repro_golden.core.golden_types import (
+    DEFAULT_FULL_COPY_LIMIT,
+    ArraySketch,
+    FovGolden,
+    FullCopy,
+    Golden,
+)
+from repro_golden.core.summary import ColumnAccumulator, StoredRows
+from repro_golden.core.tolerance import ArrayTolerances
+from repro_golden.errors import ConfigError, GoldenFileError
 
-SCHEMA = "repro-golden/golden/1"
+SCHEMA = "repro-golden/golden/2"
+SCHEMA_V1 = "repro-golden/golden/1"
+SCHEMAS = (SCHEMA, SCHEMA_V1)
 SKETCH_FORMAT = "repro-golden/sketch/1"
 SKETCH_MAGIC = b"RGSKETCH1\n"
 ARRAY_NAMES = ("X", "X_projections")
@@ -66,9 +91,9 @@ def parse_manifest(raw: bytes, path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise GoldenFileError(f"expected a JSON object, got {type(data).__name__}", path=path)
-    if data.get("schema") != SCHEMA:
+    if data.get("schema") not in SCHEMAS:
         raise GoldenFileError(
-            f"expected schema {SCHEMA!r}, found {_short(data.get('schema'))}"
+            f"expected schema {SCHEMA!r} (or {SCHEMA_V1!r}), found {_short(data.get('schema'))}"
             " (written by another version of repro-golden?)",
             path=path,
             key="schema",
@@ -194,6 +219,29 @@ def _check_manifest(data: dict[str, Any]) -> None:
         raise _BadKeyError("dataset.rows", f"{total} rows, but the FOVs add up to {offset}")
     if dataset_digest(pairs) != dataset["digest"]:
         raise _BadKeyError("dataset.digest", "does not match the FOV digests (edited or corrupted)")
+    if data["schema"] == SCHEMA:
+        _check_v2(data)
+
+
+def _check_v2(data: dict[str, Any]) -> None:
+    """The keys schema 2 adds; deep validation of tolerance/environment/expectations is
+    done by their own ``from_mapping`` in :func:`golden_from`."""
+    for key in ("tolerance", "environment", "full"):
+        value = _get(data, key, "")
+        if value is not None and not isinstance(value, dict):
+            raise _BadKeyError(key, f"expected an object or null, got {_short(value)}")
+    if not isinstance(_get(data, "expectations", ""), list):
+        raise _BadKeyError("expectations", "expected a list")
+    _int(_get(data, "full_copy_limit", ""), "full_copy_limit")
+    full = data["full"]
+    if full is not None:
+        if _get(full, "format", "full.") != FULL_FORMAT:
+            raise _BadKeyError("full.format", f"expected {FULL_FORMAT!r}")
+        digest = _hex(_get(full, "xxh3_128", "full."), "full.xxh3_128")
+        name = _get(full, "file", "full.")
+        if name != f"full-{digest}.bin":
+            raise _BadKeyError("full.file", f"expected 'full-{digest}.bin', got {_short(name)}")
+        _int(_get(full, "bytes", "full."), "full.bytes")
 
 
 def _check_sketch_entry(sketch: dict[str, Any]) -> None:
@@ -347,3 +395,187 @@ def _sketch_array(
             key, f"offset {_short(offset)} / nbytes {_short(nbytes)} outside the file"
         )
     return np.frombuffer(body[offset : offset + size], dtype=dtype).reshape(got[1])
+
+
+# --- encoding -------------------------------------------------------------------------
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with JSON types only: paths and other objects as strings, tuples as lists,
+    NaN and infinities as their ``repr`` (strict JSON has none)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, np.generic):
+        return json_ready(value.item())
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        items = value.tolist() if isinstance(value, np.ndarray) else list(value)
+        return [json_ready(v) for v in items]
+    return str(value)
+
+
+def sketch_parts(golden: Golden) -> dict[str, np.ndarray]:
+    """The named arrays of the sketch file, in file order."""
+    out: dict[str, np.ndarray] = {}
+    for name, a in golden.arrays.items():
+        flagged = np.flatnonzero(a.rows.flags)
+        out[f"{name}.row_sum"] = a.rows.sums.astype("<f4")
+        out[f"{name}.row_norm"] = a.rows.norms.astype("<f4")
+        out[f"{name}.row_proj"] = a.rows.projs.astype("<f4")
+        out[f"{name}.nonfinite_rows"] = flagged.astype("<i8")
+        out[f"{name}.nonfinite_flags"] = a.rows.flags[flagged].astype("u1")
+        out[f"{name}.signs"] = a.signs.astype("i1")
+        out[f"{name}.col_sum"] = a.columns.sums.astype("<f8")
+        out[f"{name}.col_sumsq"] = a.columns.squares.astype("<f8")
+    return out
+
+
+def encode_sketch(golden: Golden) -> bytes:
+    """Deterministic bytes of the ``repro-golden/sketch/1`` file of ``golden``."""
+    arrays = sketch_parts(golden)
+    entries, offset = [], 0
+    for name, values in arrays.items():
+        entries.append(
+            {
+                "name": name,
+                "dtype": values.dtype.str,
+                "shape": list(values.shape),
+                "offset": offset,
+                "nbytes": values.nbytes,
+            }
+        )
+        offset += values.nbytes
+    header = json.dumps({"format": SKETCH_FORMAT, "arrays": entries}, separators=(",", ":"))
+    body = b"".join(np.ascontiguousarray(v).tobytes() for v in arrays.values())
+    encoded = header.encode("utf-8")
+    return SKETCH_MAGIC + struct.pack("<Q", len(encoded)) + encoded + body
+
+
+def file_entry(kind: str, digest: str, size: int) -> dict[str, Any]:
+    """The manifest entry of a content-addressed data file (``sketch`` or ``full``)."""
+    fmt = SKETCH_FORMAT if kind == "sketch" else FULL_FORMAT
+    return {"file": f"{kind}-{digest}.bin", "xxh3_128": digest, "bytes": size, "format": fmt}
+
+
+def encode_manifest(golden: Golden, sketch: dict[str, Any], full: dict[str, Any] | None) -> str:
+    """The text of ``golden.json`` (schema 2) for ``golden`` and its data-file entries."""
+    manifest = {
+        "schema": SCHEMA,
+        "case": golden.case,
+        "dataset": {
+            "digest": golden.dataset_digest,
+            "rows": golden.num_rows,
+            "fovs": len(golden.fovs),
+            "index_columns": list(golden.index_columns),
+            "arrays": {
+                name: {
+                    "dtype": a.dtype,
+                    "width": a.width,
+                    "columns_finite": a.columns.finite,
+                }
+                for name, a in golden.arrays.items()
+            },
+        },
+        "tolerance": None if golden.tolerance is None else golden.tolerance.to_dict(),
+        "environment": None if golden.environment is None else golden.environment.to_dict(),
+        "expectations": [e.to_dict() for e in golden.expectations],
+        "full_copy_limit": golden.full_copy_limit,
+        "sketch": sketch,
+        "full": full,
+        "provenance": json_ready(golden.provenance),
+        "fovs": [
+            {
+                "name": f.name,
+                "rows": f.rows,
+                "offset": f.offset,
+                "digest": f.digest,
+                "index_digest": f.index_digest,
+                "index_multiset_digest": f.index_multiset_digest,
+                "arrays": {
+                    name: {"digest": f.array_digests[name], "stats": f.stats[name]}
+                    for name in f.array_digests
+                },
+            }
+            for f in golden.fovs
+        ],
+    }
+    return json.dumps(json_ready(manifest), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+# --- decoding into typed values ---------------------------------------------------------
+
+
+def golden_from(
+    data: dict[str, Any],
+    sketch: dict[str, np.ndarray],
+    full: dict[str, np.ndarray] | None,
+    path: Path,
+) -> Golden:
+    """A :class:`Golden` from a manifest and sketch validated here (and the full copy).
+
+    The schema-2 objects (tolerance, environment, expectations) are parsed by their
+    own ``from_mapping``; a problem is a :class:`GoldenFileError` naming ``path``.
+    """
+    dataset = data["dataset"]
+    arrays: dict[str, ArraySketch] = {}
+    for name, info in dataset["arrays"].items():
+        sums = sketch[f"{name}.row_sum"]
+        flags = np.zeros(sums.shape[0], dtype=np.uint8)
+        flags[sketch[f"{name}.nonfinite_rows"]] = sketch[f"{name}.nonfinite_flags"]
+        columns = ColumnAccumulator(int(info["width"]))
+        columns.rows = int(dataset["rows"])
+        columns.finite = bool(info["columns_finite"])
+        columns.sums = sketch[f"{name}.col_sum"].astype(np.float64)
+        columns.squares = sketch[f"{name}.col_sumsq"].astype(np.float64)
+        rows = StoredRows(sums, sketch[f"{name}.row_norm"], sketch[f"{name}.row_proj"], flags)
+        arrays[name] = ArraySketch(
+            info["dtype"], int(info["width"]), sketch[f"{name}.signs"], rows, columns
+        )
+    fovs = tuple(
+        FovGolden(
+            name=f["name"],
+            rows=int(f["rows"]),
+            offset=int(f["offset"]),
+            digest=f["digest"],
+            index_digest=f["index_digest"],
+            index_multiset_digest=f["index_multiset_digest"],
+            array_digests={k: v["digest"] for k, v in f["arrays"].items()},
+            stats={k: v["stats"] for k, v in f["arrays"].items()},
+        )
+        for f in data["fovs"]
+    )
+    tolerance = None
+    if data.get("tolerance") is not None:
+        try:
+            tolerance = ArrayTolerances.from_mapping(data["tolerance"], source=path)
+        except ConfigError as exc:
+            raise GoldenFileError(
+                f"recorded tolerance is unusable: {exc}", path=path, key="tolerance"
+            ) from None
+    environment = None
+    if data.get("environment") is not None:
+        environment = EnvironmentFingerprint.from_mapping(data["environment"], path=path)
+    expectations = tuple(
+        Expectation.from_mapping(e, path=path, key=f"expectations[{i}]")
+        for i, e in enumerate(data.get("expectations") or ())
+    )
+    keys = [e.key for e in expectations]
+    if len(set(keys)) != len(keys):
+        raise GoldenFileError("two expectations for one environment", path=path, key="expectations")
+    return Golden(
+        dataset_digest=dataset["digest"],
+        num_rows=int(dataset["rows"]),
+        index_columns=tuple(dataset["index_columns"]),
+        fovs=fovs,
+        arrays=arrays,
+        provenance=data.get("provenance") or {},
+        case=data.get("case"),
+        tolerance=tolerance,
+        environment=environment,
+        expectations=expectations,
+        full=None if full is None else FullCopy(full),
+        full_copy_limit=int(data.get("full_copy_limit", DEFAULT_FULL_COPY_LIMIT)),
+    )

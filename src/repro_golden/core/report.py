@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_golden.core.atomic import write_text_atomic
+from repro_golden.core.attribution import Attribution
 from repro_golden.core.outcomes import Outcome, Status, Violation
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import InputError
@@ -141,6 +142,8 @@ class ComparisonReport:
     mode: str
     extra: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    attribution: Attribution | None = None
+    """Provenance diff and diagnosis of a failing golden check (:mod:`.attribution`)."""
 
     @property
     def summaries_only(self) -> tuple[Outcome, ...]:
@@ -194,6 +197,9 @@ class ComparisonReport:
         lines += [f"  note: {note}" for note in self.notes]
         if self.summaries_line() is not None:
             lines.append(f"  warning: {self.summaries_line()}")
+        if self.attribution is not None:
+            lines.append(f"  diagnosis: {self.attribution.diagnosis}")
+            lines += [f"    {change.describe()}" for change in self.attribution.changes[:12]]
         shown = [o for o in self.worst_first if not o.passed] or list(self.worst_first)
         for outcome in shown[:max_rows]:
             lines.append(f"  {outcome.status.value:<16} {_where(outcome)}: {_evidence(outcome)}")
@@ -219,6 +225,7 @@ class ComparisonReport:
             "extra": self.extra,
             "notes": list(self.notes),
             "summaries_only": len(self.summaries_only),
+            "attribution": None if self.attribution is None else self.attribution.to_dict(),
             "outcomes": [o.to_dict() for o in self.worst_first],
             "suppressed": [o.to_dict() for o in self.suppressed],
         }

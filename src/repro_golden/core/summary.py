@@ -104,11 +104,6 @@ class RowStats:
     flags: np.ndarray
 
 
-def row_stats(block: np.ndarray, signs: np.ndarray) -> RowStats:
-    """Row sums, norms, signed projections (float64) and non-finite flags of ``block``."""
-    return block_sketch(block, signs)[0]
-
-
 def block_sketch(
     block: np.ndarray, signs: np.ndarray, columns: ColumnAccumulator | None = None
 ) -> tuple[RowStats, dict[str, Any]]:
@@ -331,6 +326,36 @@ def check_rows(obtained: RowStats, stored: StoredRows, *, width: int, tol: Toler
                 if hit.size:
                     found.add(label, both[hit], float(bound[which][hit].max()))
     return found.evidence()
+
+
+def single_element_limit(stored: StoredRows, *, width: int, tol: Tolerance) -> float:
+    """The smallest single-element change the row checks are certain to flag, over all rows.
+
+    A change ``δ`` of one element moves the row sum (and the signed projection) by
+    exactly ``|δ|``; :func:`check_rows` proves a violation once ``|δ|`` exceeds the
+    sum allowance ``D·A' + R'·√D·‖r‖`` plus the widened rounding errors of both
+    sums. This returns an upper bound of that threshold for the worst finite row:
+    a single-element change above it is flagged in any row; one below it *could*
+    go unseen (the norm and extrema checks may still catch it). ``inf`` when no row
+    is finite (no row check applies), 0 for an empty FOV.
+    """
+    clean = stored.flags == 0
+    if not clean.any():
+        return math.inf if stored.flags.size else 0.0
+    g = _gamma(width)
+    root = math.sqrt(width) * (1 + SLACK)
+    rel_ref = 2 * (EPS32 + g)
+    abs_ref = 2 * ETA32 + 2 * math.sqrt(width * 2.0**-1074)
+    norm = stored.norms[clean].astype(np.float64)
+    total = np.abs(stored.sums[clean].astype(np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm_hi = norm * (1 + rel_ref) + abs_ref
+        l1_hi = root * norm_hi
+        allowance = (width * tol.atol + tol.rtol * l1_hi) * (1 + SLACK)
+        errors = rel_ref * l1_hi + 2 * abs_ref + g * root * (norm_hi + 1.0) * 2
+        slack = 2 * SLACK * (total + l1_hi + 1.0)
+        limit = (allowance + errors + slack) * (1 + 1e-9)
+    return float(np.max(limit))
 
 
 def check_extrema(

@@ -97,3 +97,76 @@ def _problem(name: str, value: object) -> str | None:
     if not math.isfinite(value) or value < 0:
         return f"{name} must be a finite number >= 0, got {value!r}"
     return None
+
+
+@dataclass(frozen=True)
+class ArrayTolerances:
+    """A default :class:`ToleranceSpec` plus per-array overrides (``X`` vs ``X_projections``).
+
+    The form a golden manifest records (``"tolerance": {"default": {...}, "arrays":
+    {"X": {...}}}``) and every check resolves per array with :meth:`for_array`.
+    """
+
+    default: ToleranceSpec = ToleranceSpec()
+    arrays: tuple[tuple[str, ToleranceSpec], ...] = ()
+
+    @classmethod
+    def of(
+        cls, default: ToleranceSpec, arrays: Mapping[str, ToleranceSpec] | None = None
+    ) -> ArrayTolerances:
+        """Build from a default and a mapping of overrides (kept sorted by name)."""
+        return cls(default, tuple(sorted((arrays or {}).items())))
+
+    @classmethod
+    def coerce(cls, value: ToleranceSpec | ArrayTolerances | None) -> ArrayTolerances:
+        """``value`` as :class:`ArrayTolerances` (``None``: exact)."""
+        if isinstance(value, ArrayTolerances):
+            return value
+        return cls(value or ToleranceSpec())
+
+    def for_array(self, name: str) -> ToleranceSpec:
+        """The tolerance that applies to array ``name``."""
+        return dict(self.arrays).get(name, self.default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; inverse of :meth:`from_mapping`."""
+        return {
+            "default": self.default.to_dict(),
+            "arrays": {name: spec.to_dict() for name, spec in self.arrays},
+        }
+
+    @classmethod
+    def from_mapping(
+        cls, mapping: Any, *, source: str | Path | None = None, key: str = "tolerance"
+    ) -> ArrayTolerances:
+        """Validated from :meth:`to_dict`'s form; a plain atol/rtol mapping is the default.
+
+        Raises :class:`ConfigError` naming ``source`` and ``key``.
+        """
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(
+                f"expected a mapping with default/arrays, got {type(mapping).__name__}",
+                path=source,
+                key=key,
+            )
+        if "default" not in mapping and "arrays" not in mapping:
+            return cls(ToleranceSpec.from_mapping(mapping, source=source))
+        unknown = sorted(set(mapping) - {"default", "arrays"})
+        if unknown:
+            raise ConfigError(
+                f"unknown keys {unknown}; expected default, arrays", path=source, key=key
+            )
+        default = ToleranceSpec.from_mapping(mapping.get("default"), source=source)
+        arrays = mapping.get("arrays") or {}
+        if not isinstance(arrays, Mapping):
+            raise ConfigError("expected a mapping of array names", path=source, key=f"{key}.arrays")
+        return cls.of(
+            default,
+            {str(n): ToleranceSpec.from_mapping(v, source=source) for n, v in arrays.items()},
+        )
+
+    def __str__(self) -> str:
+        if not self.arrays:
+            return str(self.default)
+        overrides = "; ".join(f"{name}: {spec}" for name, spec in self.arrays)
+        return f"{self.default}; {overrides}"

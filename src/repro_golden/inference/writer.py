@@ -153,7 +153,11 @@ def write_embeddings(
     )
     adata.obsm["X_projections"] = np.ascontiguousarray(merged["projections"], dtype=np.float32)
     adata.uns["repro_golden"] = json.dumps(dict(provenance), sort_keys=True)
-    with atomic_directory(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
+    needed = adata.X.nbytes + adata.obsm["X_projections"].nbytes + obs.memory_usage(deep=True).sum()
+    with (
+        atomic_directory(path, overwrite=overwrite, what="embeddings", needed=int(needed)) as tmp,
+        warnings.catch_warnings(),
+    ):
         # zarr format 2 is what VisCy's writer produces with the same anndata; anndata
         # announces that its default will change, which is why we stay explicit about it.
         warnings.filterwarnings("ignore", message=_ZARR_V2_NOTICE, category=UserWarning)
@@ -257,3 +261,29 @@ class EmbeddingWriter(BasePredictionWriter):
         }
         write_embeddings(self.output_path, merged, provenance=provenance, overwrite=self.overwrite)
         return len(rows)
+
+
+def attach_provenance(path: Path, provenance: Mapping[str, Any]) -> None:
+    """Store ``provenance`` as ``uns["repro_golden"]`` in an existing store, in place.
+
+    Used on a store another pipeline's writer produced (still at its private
+    path, before publishing): only that one element is added or replaced, and
+    consolidated metadata, where the store has it, is refreshed so readers see it.
+    """
+    import anndata as ad
+    import zarr
+
+    root = zarr.open_group(str(path), mode="r+", use_consolidated=False)
+    uns = root.require_group("uns")
+    if "repro_golden" in uns:
+        del uns["repro_golden"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_ZARR_V2_NOTICE, category=UserWarning)
+        ad.io.write_elem(uns, "repro_golden", json.dumps(dict(provenance), sort_keys=True))
+    if (path / ".zmetadata").exists() or "consolidated_metadata" in _root_metadata(path):
+        zarr.consolidate_metadata(str(path))
+
+
+def _root_metadata(path: Path) -> str:
+    meta = path / "zarr.json"
+    return meta.read_text(encoding="utf-8") if meta.is_file() else ""
