@@ -42,6 +42,7 @@ _COMMAND_MODULES = (
     "repro_golden.cli.example_cmd",
     "repro_golden.cli.predict_cmd",
     "repro_golden.cli.golden_cmd",
+    "repro_golden.cli.calibrate_cmd",
 )
 
 
@@ -58,13 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a command module not built yet
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 
