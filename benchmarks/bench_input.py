@@ -1,23 +1,28 @@
-"""Input benchmark: our PlateDataModule next to VisCy's TripletDataset, same plate, same run.
+"""Input benchmark: our reader's workers sweep beside a single-threaded frame-once loop.
 
 Builds (seeded, into a temporary directory) an HCS plate with realistic
 frames: 2048 x 2048 float32 by default, written by iohub with its default
 chunking (one chunk per (t, c) Z-stack, blosc zstd), a few hundred cells per
-frame, tracks in ultrack's track-by-track order. It then times, on the same
-rows and the same batches:
+frame, tracks in ultrack's track-by-track order. Then, on the same plate in
+the same run, repeated ``--repeats`` times (interleaved, so a disturbance
+hits every variant alike) and reported as medians:
 
-* ours: ``PlateDataModule.predict_dataloader()``, normalized and cropped
-  float32 batches as the model receives them;
-* VisCy 0.4.1: ``TripletDataModule.predict_dataloader()`` followed by its
-  ``on_after_batch_transfer`` (normalization and crop), in the Python named
-  by ``--viscy-python`` / ``REPRO_GOLDEN_VISCY_PYTHON`` as a subprocess.
+* ours: ``PlateDataModule.predict_dataloader()`` with ``read_threads`` set to
+  each ``--workers`` count (default 1, 2, ... up to the cores this process may
+  use), normalized and cropped float32 batches as the model receives them;
+* frame-once: the plain single-threaded loop a careful user would write
+  (zarr reads each frame once, numpy cuts and normalizes every cell of it,
+  batches are formed in VisCy's row order), blosc's own threads off;
+* optionally VisCy 0.4.1's ``TripletDataModule`` (``--viscy-python`` /
+  ``REPRO_GOLDEN_VISCY_PYTHON``), in a subprocess, once.
 
-and prints cells/s for both and their ratio. Both include plate opening and
-row-table building (``setup``). The default run stays well under two minutes
-on a 2-core machine; ``--fovs``, ``--timepoints``, ``--cells`` and ``--size``
-scale it up.
+Every timing includes opening the plate and building the row table. The
+timed runs only count cells; one extra untimed pass hashes every batch of
+ours (the widest sweep point) and of the loop, and the hashes must agree.
+The setup costs (the import, opening the plate, building the row table)
+are printed as well.
 
-    python benchmarks/bench_input.py [--fovs 2] [--timepoints 8] [--cells 150]
+    python benchmarks/bench_input.py [--fovs 2] [--timepoints 8] [--cells 300] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,28 +127,106 @@ def data_mapping(plate: Path, tracks: Path, args: argparse.Namespace) -> dict[st
     }
 
 
-def run_ours(mapping: dict[str, Any], max_batches: int | None) -> dict[str, float]:
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def ours_batches(mapping: dict[str, Any], read_threads: int) -> Iterator[Any]:
+    """Our batches' anchors, setup included, with ``read_threads`` decode workers."""
     from repro_golden.config.data import DataConfig
     from repro_golden.inference.data.datamodule import PlateDataModule
 
-    start = time.perf_counter()
-    cpu = time.process_time()
-    config = DataConfig.from_mapping(mapping, base_dir=Path.cwd(), source=Path("<bench>"))
+    config = DataConfig.from_mapping(
+        dict(mapping, read_threads=read_threads), base_dir=Path.cwd(), source=Path("<bench>")
+    )
     module = PlateDataModule(config)
     module.setup("predict")
-    cells, checksum = 0, 0.0
-    for i, batch in enumerate(module.predict_dataloader()):
-        if max_batches is not None and i >= max_batches:
-            break
-        cells += batch["anchor"].shape[0]
-        checksum += float(batch["anchor"].double().sum())
-    module.teardown("predict")
+    try:
+        for batch in module.predict_dataloader():
+            yield batch["anchor"]
+    finally:
+        module.teardown("predict")
+
+
+def frame_once_batches(mapping: dict[str, Any]) -> Iterator[Any]:
+    """The single-threaded loop: each frame read once with zarr, its cells cut with numpy.
+
+    Written for the bench plate's shape of case (one channel, one Z plane, no crop,
+    fov_statistics); rows and batches in VisCy's order, values bitwise ours.
+    """
+    import numcodecs.blosc
+    import torch
+    import zarr
+
+    numcodecs.blosc.use_threads = False  # one thread, also inside the codec
+    assert mapping["initial_yx_patch_size"] == mapping["final_yx_patch_size"]
+    half = mapping["initial_yx_patch_size"][0] // 2
+    batch_size = mapping["batch_size"]
+    root = Path(mapping["data_path"])
+    plate = zarr.open_group(root, mode="r")
+    carry: list[np.ndarray] = []  # the rows of a batch begun in an earlier FOV
+    for row in sorted(name for name, _ in plate.groups()):
+        for col in sorted(name for name, _ in plate[row].groups()):  # type: ignore[union-attr]
+            for fov in sorted(name for name, _ in plate[row][col].groups()):  # type: ignore[union-attr]
+                name = f"{row}/{col}/{fov}"
+                group = zarr.open_group(root / name, mode="r")
+                image = zarr.open_array(root / name / "0", mode="r")
+                channel = [c["label"] for c in group.attrs["omero"]["channels"]].index("Phase3D")
+                stats = group.attrs["normalization"]["Phase3D"]["fov_statistics"]
+                mean = np.float32(stats["mean"])
+                divisor = np.float32(stats["std"]) + np.float32(1e-8)
+                tracks = pd.read_csv(next((Path(mapping["tracks_path"]) / name).glob("*.csv")))
+                height, width = image.shape[-2:]
+                y, x, t = (tracks[c].to_numpy() for c in ("y", "x", "t"))
+                keep = (y > half) & (y < height - half) & (x > half) & (x < width - half)
+                y, x, t = y[keep], x[keep], t[keep]
+                patches = np.empty((len(t), 1, 1, 2 * half, 2 * half), dtype=np.float32)
+                for frame_t in np.unique(t):
+                    frame = np.asarray(image[int(frame_t), channel, 0:1])
+                    for i in np.flatnonzero(t == frame_t):
+                        cut = frame[:, y[i] - half : y[i] + half, x[i] - half : x[i] + half]
+                        np.subtract(cut, mean, out=patches[i, 0])
+                        np.divide(patches[i, 0], divisor, out=patches[i, 0])
+                start = 0
+                if carry:  # a batch spanning the FOV boundary
+                    start = min(batch_size - len(carry[0]), len(patches))
+                    carry = [np.concatenate([carry[0], patches[:start]])]
+                    if len(carry[0]) < batch_size:
+                        continue
+                    yield torch.from_numpy(carry.pop())
+                while start + batch_size <= len(patches):
+                    yield torch.from_numpy(patches[start : start + batch_size])
+                    start += batch_size
+                if start < len(patches):
+                    carry = [patches[start:]]
+    if carry:
+        yield torch.from_numpy(carry[0])
+
+
+def timed(batches: Callable[[], Iterator[Any]]) -> dict[str, float]:
+    """Wall and CPU seconds to consume every batch (only counting cells)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    cells = sum(int(anchor.shape[0]) for anchor in batches())
     return {
         "cells": cells,
         "seconds": time.perf_counter() - start,
         "cpu_seconds": time.process_time() - cpu,
-        "checksum": checksum,
     }
+
+
+def digest(batches: Iterator[Any]) -> str:
+    """xxh3-128 of every batch's float32 bytes, in order, with the batch sizes."""
+    import xxhash
+
+    hasher = xxhash.xxh3_128()
+    for anchor in batches:
+        array = np.ascontiguousarray(anchor.numpy(), dtype="<f4")
+        hasher.update(np.int64(array.shape[0]).tobytes())
+        hasher.update(array.tobytes())
+    return hasher.hexdigest()
 
 
 def run_viscy(python: str, mapping: dict[str, Any], max_batches: int | None) -> dict[str, float]:
@@ -157,12 +242,53 @@ def run_viscy(python: str, mapping: dict[str, Any], max_batches: int | None) -> 
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def report(name: str, result: dict[str, float]) -> None:
+def report(name: str, result: dict[str, float], extra: str = "") -> None:
     """One line: cells, wall seconds, cells/s, and cells per CPU second (all threads)."""
     print(
-        f"{name:<30} {result['cells']:>7} cells {result['seconds']:8.2f} s "
+        f"{name:<34} {result['cells']:>7} cells {result['seconds']:8.3f} s "
         f"{result['cells'] / result['seconds']:9.1f} cells/s "
-        f"{result['cells'] / result['cpu_seconds']:9.1f} cells/CPU-s",
+        f"{result['cells'] / result['cpu_seconds']:9.1f} cells/CPU-s{extra}",
+        flush=True,
+    )
+
+
+def median_result(results: list[dict[str, float]]) -> dict[str, float]:
+    """The run of median wall time (its CPU time with it)."""
+    ordered = sorted(results, key=lambda r: r["seconds"])
+    return ordered[len(ordered) // 2]
+
+
+def setup_costs(mapping: dict[str, Any], repeats: int) -> None:
+    """Median import, plate-opening and row-table times, printed."""
+    from repro_golden.config.data import DataConfig
+    from repro_golden.inference.data.index import build_index
+    from repro_golden.inference.data.plate import open_plate
+
+    code = (
+        "import time; t = time.perf_counter(); import repro_golden.inference.data.datamodule; "
+        "print(time.perf_counter() - t)"
+    )
+    imports = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(3)
+    ]
+    config = DataConfig.from_mapping(mapping, base_dir=Path.cwd(), source=Path("<bench>"))
+    opening, indexing = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fovs = open_plate(config.data_path)
+        middle = time.perf_counter()
+        build_index(fovs, config)
+        opening.append(middle - start)
+        indexing.append(time.perf_counter() - middle)
+    print(
+        f"setup (median): import datamodule {statistics.median(imports):.2f} s (fresh process), "
+        f"open plate {1e3 * statistics.median(opening):.1f} ms, "
+        f"row table {1e3 * statistics.median(indexing):.1f} ms for {len(fovs)} FOVs",
         flush=True,
     )
 
@@ -171,11 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fovs", type=int, default=2)
     parser.add_argument("--timepoints", type=int, default=8)
-    parser.add_argument("--cells", type=int, default=150, help="tracks (cells per frame) per FOV")
+    parser.add_argument("--cells", type=int, default=300, help="tracks (cells per frame) per FOV")
     parser.add_argument("--size", type=int, default=2048, help="frame height and width")
     parser.add_argument("--patch", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=1, help="num_workers for both sides")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="read_threads values to sweep (default: 1 .. the cores this process may use)",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="runs per variant (median)")
     parser.add_argument(
         "--viscy-batches",
         type=int,
@@ -192,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         help="Python with viscy",
     )
     args = parser.parse_args(argv)
+    workers = args.workers or list(range(1, available_cores() + 1))
+    args.workers = 1  # VisCy's num_workers in the mapping
     with tempfile.TemporaryDirectory(prefix="bench-input-") as scratch:
         root = args.dir or Path(scratch)
         root.mkdir(parents=True, exist_ok=True)
@@ -203,25 +338,52 @@ def main(argv: list[str] | None = None) -> int:
         frames = args.fovs * args.timepoints
         print(
             f"plate: {args.fovs} FOV x {args.timepoints} t, {args.size}x{args.size} float32, "
-            f"{args.cells} cells/frame, patch {args.patch}, batch {args.batch_size}, "
-            f"workers {args.workers}; {frames * args.cells} cells; "
-            f"built in {time.perf_counter() - start:.1f} s",
+            f"{args.cells} cells/frame, patch {args.patch}, batch {args.batch_size}; "
+            f"{frames * args.cells} cells; built in {time.perf_counter() - start:.1f} s",
             flush=True,
         )
         mapping = data_mapping(plate, tracks, args)
-        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        ours = run_ours(mapping, None)
-        report("repro-golden PlateDataModule", ours)
+        print(
+            f"load average before: {os.getloadavg()[0]:.2f} on {available_cores()} usable CPUs; "
+            f"{args.repeats} runs per variant, medians",
+            flush=True,
+        )
+        setup_costs(mapping, args.repeats)
+        variants: dict[str, Callable[[], Iterator[Any]]] = {
+            "frame-once loop (1 thread)": (lambda: frame_once_batches(mapping))
+        }
+        for count in workers:
+            variants[f"ours, {count} worker(s)"] = lambda count=count: ours_batches(mapping, count)
+        for batches in variants.values():  # warm-up: page cache, lazy imports
+            timed(batches)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+        for _ in range(args.repeats):
+            for name, batches in variants.items():
+                runs[name].append(timed(batches))
+        medians = {name: median_result(results) for name, results in runs.items()}
+        rate = {name: r["cells"] / r["seconds"] for name, r in medians.items()}
+        loop = rate["frame-once loop (1 thread)"]
+        one = rate[f"ours, {workers[0]} worker(s)"]
+        for name, result in medians.items():
+            spread = [r["cells"] / r["seconds"] for r in runs[name]]
+            extra = f"   (runs {min(spread):.0f}..{max(spread):.0f})"
+            if name.startswith("ours"):
+                extra += (
+                    f"  {rate[name] / one:4.2f}x vs {workers[0]}  {rate[name] / loop:4.2f}x loop"
+                )
+            report(name, result, extra)
+        print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
+        ours_digest = digest(ours_batches(mapping, workers[-1]))
+        loop_digest = digest(frame_once_batches(mapping))
+        same = "equal" if ours_digest == loop_digest else "DIFFERENT"
+        print(f"batch digests ours vs loop: {same} ({ours_digest})", flush=True)
+        if ours_digest != loop_digest:
+            return 1
         if not args.viscy_python:
             print("VisCy side skipped: set REPRO_GOLDEN_VISCY_PYTHON or pass --viscy-python")
             return 0
         theirs = run_viscy(args.viscy_python, mapping, args.viscy_batches)
-        report("VisCy 0.4.1 TripletDataset", theirs)
-        if args.viscy_batches is None and not np.isclose(ours["checksum"], theirs["checksum"]):
-            print(f"WARNING: checksums differ: {ours['checksum']} vs {theirs['checksum']}")
-        wall = (ours["cells"] / ours["seconds"]) / (theirs["cells"] / theirs["seconds"])
-        cpu = (ours["cells"] / ours["cpu_seconds"]) / (theirs["cells"] / theirs["cpu_seconds"])
-        print(f"speed-up: {wall:.1f}x in cells/s (wall clock), {cpu:.1f}x in cells per CPU second")
+        report("VisCy 0.4.1 TripletDataset (once)", theirs)
     return 0
 
 

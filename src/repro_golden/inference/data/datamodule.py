@@ -19,6 +19,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from repro_golden.config.data import DataConfig
@@ -47,6 +48,8 @@ class PlateBatches(Dataset[dict[str, Any]]):
         self.geometry = PatchGeometry.from_config(config, channels)
         self.normalizer = Normalizer(index.fovs, config.source_channel, config.normalizations)
         self.expected_order: list[int] = list(range(len(self)))
+        self.pin_memory = False
+        """Cut batches into pinned host memory (set for a CUDA device; see :func:`pins_memory`)."""
 
     def __len__(self) -> int:
         return math.ceil(len(self.index) / self.config.batch_size)
@@ -59,10 +62,12 @@ class PlateBatches(Dataset[dict[str, Any]]):
         itemsize = 8 if wide else 4  # patches are kept as float32 (float64 plates: float64)
         return max(self.config.batch_size, self.config.cache_bytes // (c * z * y * x * itemsize))
 
-    def set_expected_order(self, order: Sequence[int]) -> None:
-        """Batches in the order they will be asked for (e.g. this DDP rank's share)."""
+    def set_expected_order(self, order: Sequence[int], *, pin_memory: bool = False) -> None:
+        """Batches in the order they will be asked for (e.g. this DDP rank's share), and
+        whether they go to pinned memory."""
         self.close()
         self.expected_order = list(order)
+        self.pin_memory = pin_memory
 
     def __getitem__(self, batch: int) -> dict[str, Any]:
         if not 0 <= batch < len(self):
@@ -98,6 +103,7 @@ class PlateBatches(Dataset[dict[str, Any]]):
             horizon=self.horizon,
             prefetch=self.config.prefetch_batches,
             read_threads=self.config.decode_threads,
+            pin_memory=self.pin_memory,
         )
         self._offset = 0
         return self._stream
@@ -116,6 +122,20 @@ class PlateBatches(Dataset[dict[str, Any]]):
 
     def __del__(self) -> None:
         self.close()
+
+
+def pins_memory(trainer: Any) -> bool:
+    """Whether batches should be cut into pinned host memory: when the trainer's device is CUDA.
+
+    Lightning then copies them with ``non_blocking=True`` (it does so for every
+    device but CPU and MPS), which overlaps the copy with the model only when the
+    source is pinned. Without a trainer, or on any other device, pinning would
+    only cost (and needs a CUDA build), so it is off.
+    """
+    if trainer is None:
+        return False
+    device = getattr(getattr(trainer, "strategy", None), "root_device", None)
+    return isinstance(device, torch.device) and device.type == "cuda"
 
 
 class PlateDataModule(pl.LightningDataModule):
@@ -162,10 +182,13 @@ class PlateDataModule(pl.LightningDataModule):
         """Whole batches (``batch_size=None``); reading happens on the dataset's own thread."""
         dataset = self._dataset()
         trainer = self.trainer
+        pin = pins_memory(trainer)
         if trainer is not None and trainer.world_size > 1:
-            dataset.set_expected_order(range(trainer.global_rank, len(dataset), trainer.world_size))
+            order = range(trainer.global_rank, len(dataset), trainer.world_size)
+            dataset.set_expected_order(order, pin_memory=pin)
         else:
-            dataset.set_expected_order(range(len(dataset)))
+            dataset.set_expected_order(range(len(dataset)), pin_memory=pin)
+        # The dataset pins its own buffers; the DataLoader's pinning would copy them again.
         return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=0)
 
     def teardown(self, stage: str | None = None) -> None:
