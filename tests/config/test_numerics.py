@@ -24,6 +24,7 @@ def test_defaults_are_the_reference_run() -> None:
         "matmul_precision": "highest",
         "cudnn_benchmark": False,
         "cpu_threads": None,
+        "offline": True,
     }
 
 

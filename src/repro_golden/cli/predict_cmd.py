@@ -1,7 +1,11 @@
 """``repro-golden predict CONFIG``: run a case file or a VisCy predict config.
 
 Prints a progress bar while predicting, then one summary line
-``N cells in S s (R cells/s)``. Exit 0 on success, 2 on bad input.
+``N cells in S s (R cells/s)``. ``--pipeline lightning`` runs the config's own
+classes through LightningCLI (``--python`` names the interpreter: the lab's
+environment) and prints the INFER-01 verdict first. Exit 0 on success, 1 when
+the pipeline under test crashed (a failed INFER-02, with its traceback tail)
+or INFER-01 failed, 2 on bad input (a class that does not import included).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from repro_golden.cli import EXIT_OK
+from repro_golden.cli import EXIT_OK, EXIT_REGRESSION
 
 
 def _positive_int(text: str) -> int:
@@ -43,17 +47,68 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--pipeline",
+        choices=("builtin", "lightning"),
+        help="builtin: this library's VisCy 0.4.1 oracle (default for a bare config); "
+        "lightning: the config's own classes through LightningCLI",
+    )
+    parser.add_argument(
+        "--python", help="interpreter of the lightning pipeline (default: this one)"
+    )
+    parser.add_argument(
+        "--preimport",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="module the lab's entry point imports first (VisCy 0.4.1: viscy.cli); repeatable",
+    )
     parser.set_defaults(handler=run)
+
+
+def load_for_pipeline(args: argparse.Namespace) -> Any:
+    """The case: a case file as written, or a bare config for the chosen pipeline."""
+    import dataclasses
+
+    from repro_golden.config.case import LightningSpec, PipelineKind, read_yaml_mapping
+    from repro_golden.config.viscy_config import case_from_viscy, is_viscy_config, load_config
+    from repro_golden.errors import ConfigError
+
+    kind = None if args.pipeline is None else PipelineKind.parse(args.pipeline)
+    mapping = read_yaml_mapping(args.config)
+    if not is_viscy_config(mapping):
+        case = load_config(args.config)
+        if kind is not None and kind is not case.pipeline:
+            raise ConfigError(
+                f"--pipeline {kind.value} contradicts the case's pipeline {case.pipeline.value!r}",
+                path=args.config,
+                key="pipeline",
+            )
+        if args.python and case.lightning is not None:
+            spec = dataclasses.replace(case.lightning, python=args.python)
+            case = dataclasses.replace(case, lightning=spec)
+        return case
+    if kind is not PipelineKind.LIGHTNING:
+        if args.python or args.preimport:
+            raise ConfigError("--python/--preimport need --pipeline lightning", key="pipeline")
+        return load_config(args.config)
+    case = case_from_viscy(mapping, source=args.config, base_dir=Path.cwd(), any_classes=True)
+    spec = LightningSpec(
+        config=args.config.resolve(),
+        python=args.python,
+        cwd=Path.cwd(),
+        preimport=tuple(args.preimport),
+    )
+    return dataclasses.replace(case, pipeline=PipelineKind.LIGHTNING, lightning=spec)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, predict, print the summary line and where the store went."""
     import logging
 
-    from repro_golden.config.viscy_config import load_config
     from repro_golden.errors import OutputExistsError
 
-    case = load_config(args.config)
+    case = load_for_pipeline(args)
     target = args.output if args.output is not None else case.output
     if target is not None and target.exists() and not args.overwrite:
         # Refused before torch and Lightning are imported (seconds), not after.
@@ -63,20 +118,29 @@ def run(args: argparse.Namespace) -> int:
 
     import lightning.pytorch  # noqa: F401  (configures its loggers on import)
 
+    from repro_golden.inference.pipelines.base import Infer01Status, PipelineFailedError
     from repro_golden.inference.predict import predict
 
     # Lightning's start-up chatter (accelerator banners, tips) is not ours to print.
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    result = predict(
-        case,
-        output=args.output,
-        ckpt=args.ckpt,
-        device=args.device,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    try:
+        result = predict(
+            case,
+            output=args.output,
+            ckpt=args.ckpt,
+            device=args.device,
+            batch_size=args.batch_size,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except PipelineFailedError as exc:
+        print(exc.failure.render(), flush=True)
+        return EXIT_REGRESSION
+    if result.infer01 is not None:
+        print(result.infer01.render(), flush=True)
     print(f"wrote {result.path}", flush=True)
     print(result.summary(), flush=True)
+    if result.infer01 is not None and result.infer01.status is Infer01Status.FAIL:
+        return EXIT_REGRESSION
     return EXIT_OK

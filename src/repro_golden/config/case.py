@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,60 @@ _TOP_LEVEL = frozenset(
         "reference",
         "golden",
         "tolerance",
+        "pipeline",
+        "config",
+        "python",
+        "preimport",
     }
 )
+#: What a ``lightning`` case may leave out: its LightningCLI config says it.
+_FROM_CONFIG = ("model", "data", "checkpoint")
+
+
+class PipelineKind(Enum):
+    """Which pipeline a case runs: this library's oracle or the lab's LightningCLI config."""
+
+    BUILTIN = "builtin"
+    LIGHTNING = "lightning"
+
+    @classmethod
+    def parse(
+        cls, value: Any, *, source: str | Path | None = None, key: str = "pipeline"
+    ) -> PipelineKind:
+        """The kind named ``value``; :class:`ConfigError` naming the choices otherwise."""
+        for kind in cls:
+            if value is kind or value == kind.value:
+                return kind
+        raise ConfigError(
+            f"expected one of {[k.value for k in cls]}, got {value!r}", path=source, key=key
+        )
+
+
+@dataclass(frozen=True)
+class LightningSpec:
+    """What the ``lightning`` pipeline runs: a config, in an interpreter, from a directory.
+
+    ``python`` is the interpreter (None: this one); ``cwd`` is the directory the
+    config's relative paths resolve against, as LightningCLI resolves them
+    against the current directory (a case's own directory for a case file);
+    ``preimport`` lists modules imported before the config's classes, as the
+    lab's own entry point does (VisCy 0.4.1 needs ``viscy.cli`` first: its
+    embedding writer has a circular import otherwise).
+    """
+
+    config: Path
+    python: str | None = None
+    cwd: Path = field(default_factory=Path.cwd)
+    preimport: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for provenance."""
+        return {
+            "config": str(self.config),
+            "python": self.python,
+            "cwd": str(self.cwd),
+            "preimport": list(self.preimport),
+        }
 
 
 @dataclass(frozen=True)
@@ -132,6 +185,8 @@ class Case:
     tolerance: ToleranceSpec = field(default_factory=ToleranceSpec)
     source: Path | None = field(default=None, compare=False)
     config: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    pipeline: PipelineKind = PipelineKind.BUILTIN
+    lightning: LightningSpec | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> Case:
@@ -153,8 +208,18 @@ class Case:
                 path=source,
                 key=unknown[0],
             )
+        pipeline = PipelineKind.parse(mapping.get("pipeline", "builtin"), source=source)
+        lightning = derived = None
+        if pipeline is PipelineKind.LIGHTNING:
+            lightning, derived = _lightning(mapping, base_dir=base_dir, source=source)
+        elif any(mapping.get(k) is not None for k in ("config", "python", "preimport")):
+            raise ConfigError(
+                "config/python/preimport belong to a lightning case; add `pipeline: lightning`",
+                path=source,
+                key="pipeline",
+            )
         for required in ("name", "model", "data", "checkpoint"):
-            if mapping.get(required) is None:
+            if mapping.get(required) is None and not (derived and required in _FROM_CONFIG):
                 raise ConfigError("required key is missing", path=source, key=required)
         name = mapping["name"]
         if not isinstance(name, str) or not name:
@@ -181,24 +246,71 @@ class Case:
                     key="trainer.precision",
                 )
             numerics_map["precision"] = trainer_precision
+        if derived is not None and mapping.get("numerics") is None and trainer_precision is None:
+            numerics = derived.numerics
+        else:
+            numerics = NumericalMode.from_mapping(numerics_map, source=source)
+        output = _optional_path(mapping.get("output"), "output", base_dir, source)
         return cls(
             name=name,
-            model=ModelConfig.from_mapping(mapping["model"], source=source),
-            data=DataConfig.from_mapping(mapping["data"], base_dir=base_dir, source=source),
-            trainer=trainer,
-            numerics=NumericalMode.from_mapping(numerics_map, source=source),
-            checkpoint=_path(mapping["checkpoint"], "checkpoint", base_dir, source),
-            output=_optional_path(mapping.get("output"), "output", base_dir, source),
+            model=derived.model
+            if derived is not None and mapping.get("model") is None
+            else ModelConfig.from_mapping(mapping["model"], source=source),
+            data=derived.data
+            if derived is not None and mapping.get("data") is None
+            else DataConfig.from_mapping(mapping["data"], base_dir=base_dir, source=source),
+            trainer=derived.trainer
+            if derived is not None and mapping.get("trainer") is None
+            else trainer,
+            numerics=numerics,
+            checkpoint=derived.checkpoint
+            if derived is not None and mapping.get("checkpoint") is None
+            else _path(mapping["checkpoint"], "checkpoint", base_dir, source),
+            output=derived.output if derived is not None and output is None else output,
             reference=_optional_path(mapping.get("reference"), "reference", base_dir, source),
             golden=_optional_path(mapping.get("golden"), "golden", base_dir, source),
             tolerance=ToleranceSpec.from_mapping(mapping.get("tolerance"), source=source),
             source=source,
             config=dict(mapping),
+            pipeline=pipeline,
+            lightning=lightning,
         )
 
     def as_dict(self) -> dict[str, Any]:
         """The case as given (its mapping, unexpanded), JSON-ready, for provenance."""
         return _jsonable(self.config)
+
+
+def _lightning(
+    mapping: Mapping[str, Any], *, base_dir: Path, source: Path
+) -> tuple[LightningSpec, Case]:
+    """The lightning spec of a case, and what its config implies (model, data, output...)."""
+    from repro_golden.config.viscy_config import case_from_viscy
+
+    if mapping.get("config") is None:
+        raise ConfigError(
+            "a lightning case names its LightningCLI predict config", path=source, key="config"
+        )
+    config = _path(mapping["config"], "config", base_dir, source)
+    python = mapping.get("python")
+    if python is not None:
+        if not isinstance(python, str) or not python:
+            raise ConfigError(
+                f"expected an interpreter path, got {python!r}", path=source, key="python"
+            )
+        python = expand_env(python, source=source, key="python")
+        if os.sep in python:  # a bare name is looked up on PATH, as a shell would
+            python = os.fspath(_path(python, "python", base_dir, source))
+    preimport = mapping.get("preimport") or []
+    if not isinstance(preimport, list) or not all(isinstance(m, str) for m in preimport):
+        raise ConfigError(
+            f"expected a list of module names, got {preimport!r}", path=source, key="preimport"
+        )
+    spec = LightningSpec(config=config, python=python, cwd=base_dir, preimport=tuple(preimport))
+    derived = case_from_viscy(
+        read_yaml_mapping(config), source=config, base_dir=base_dir, any_classes=True
+    )
+    return spec, derived
 
 
 def _path(value: Any, key: str, base_dir: Path, source: Path) -> Path:

@@ -36,6 +36,10 @@ class NumericalMode:
     reductions by thread, so the same batch gives different last bits at 1 and
     2 threads; a case whose golden digests must match on any machine pins it
     (``None`` leaves torch's default, the number of cores).
+    ``offline`` (on: compute nodes have no internet) makes a ``lightning``
+    pipeline's timm ``create_model`` never ask for pretrained weights (the
+    checkpoint replaces them) and refuses any other connection beyond this
+    host, naming who tried; the builtin pipeline never downloads anything.
     """
 
     seed: int = 42
@@ -45,6 +49,7 @@ class NumericalMode:
     matmul_precision: str = "highest"
     cudnn_benchmark: bool = False
     cpu_threads: int | None = None
+    offline: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -68,7 +73,7 @@ class NumericalMode:
                 f"expected an integer >= 1 or null, got {self.cpu_threads!r}",
                 key="numerics.cpu_threads",
             )
-        for name in ("inference_mode", "deterministic", "cudnn_benchmark"):
+        for name in ("inference_mode", "deterministic", "cudnn_benchmark", "offline"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(
                     f"expected true or false, got {getattr(self, name)!r}", key=f"numerics.{name}"

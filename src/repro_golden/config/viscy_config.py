@@ -18,6 +18,7 @@ but never change ``X``, ``X_projections`` or ``obs``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -52,6 +53,22 @@ _TRAINER_USED = frozenset(
         "callbacks",
     }
 )
+#: Every ``lightning.pytorch.Trainer`` argument (Lightning 2.x): a VisCy config may set
+#: any of them; another key is a typo that Lightning would refuse, and so do we.
+TRAINER_KEYS = frozenset(
+    {
+        "accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks",
+        "fast_dev_run", "max_epochs", "min_epochs", "max_steps", "min_steps", "max_time",
+        "limit_train_batches", "limit_val_batches", "limit_test_batches",
+        "limit_predict_batches", "overfit_batches", "val_check_interval",
+        "check_val_every_n_epoch", "num_sanity_val_steps", "log_every_n_steps",
+        "enable_checkpointing", "enable_progress_bar", "enable_model_summary",
+        "accumulate_grad_batches", "gradient_clip_val", "gradient_clip_algorithm",
+        "deterministic", "benchmark", "inference_mode", "use_distributed_sampler", "profiler",
+        "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
+        "reload_dataloaders_every_n_epochs", "default_root_dir", "model_registry",
+    }
+)  # fmt: skip
 #: Trainer settings that would change which rows are predicted; refused when set.
 _TRAINER_REFUSED = {"limit_predict_batches": (None, 1.0), "fast_dev_run": (None, False, 0)}
 
@@ -82,16 +99,23 @@ def load_viscy_config(path: str | Path) -> Case:
 
 
 def _class_block(
-    value: Any, expected: tuple[str, ...], *, key: str, source: Path
+    value: Any, expected: tuple[str, ...], *, key: str, source: Path, any_class: bool = False
 ) -> Mapping[str, Any]:
-    """``init_args`` of a ``{class_path, init_args}`` block naming one of ``expected``."""
+    """``init_args`` of a ``{class_path, init_args}`` block naming one of ``expected``.
+
+    ``any_class`` accepts any class (the lightning pipeline builds whatever it names).
+    """
     if not isinstance(value, Mapping) or "class_path" not in value:
         raise ConfigError(
             f"expected a mapping with class_path (one of {list(expected)})", path=source, key=key
         )
     class_path = value["class_path"]
     short = {name.rsplit(".", 1)[-1] for name in expected}
-    if not isinstance(class_path, str) or (class_path not in expected and class_path not in short):
+    if any_class and isinstance(class_path, str):
+        pass
+    elif not isinstance(class_path, str) or (
+        class_path not in expected and class_path not in short
+    ):
         raise ConfigError(
             f"unsupported class_path {class_path!r}; expected one of {list(expected)}",
             path=source,
@@ -103,7 +127,9 @@ def _class_block(
     return init_args
 
 
-def _writer_output(callbacks: Any, *, source: Path, base_dir: Path) -> Path | None:
+def _writer_output(
+    callbacks: Any, *, source: Path, base_dir: Path, any_class: bool = False
+) -> Path | None:
     if callbacks is None:
         return None
     if isinstance(callbacks, Mapping):
@@ -116,7 +142,13 @@ def _writer_output(callbacks: Any, *, source: Path, base_dir: Path) -> Path | No
         if not isinstance(callback, Mapping):
             raise ConfigError("expected a mapping with class_path", path=source, key=key)
         class_path = callback.get("class_path")
-        if isinstance(class_path, str) and (class_path in WRITER_CLASSES or class_path in short):
+        args = callback.get("init_args")
+        is_writer = isinstance(class_path, str) and (
+            class_path in WRITER_CLASSES
+            or class_path in short
+            or (any_class and isinstance(args, Mapping) and "output_path" in args)
+        )
+        if is_writer:
             args = callback.get("init_args") or {}
             output = args.get("output_path") if isinstance(args, Mapping) else None
             if not isinstance(output, str | os.PathLike):
@@ -163,9 +195,30 @@ def _numerics(
     return NumericalMode.from_mapping(values, source=source)
 
 
-def case_from_viscy(mapping: Mapping[str, Any], *, source: Path, base_dir: Path) -> Case:
-    """Map a parsed VisCy predict config onto a :class:`Case` (see module docs)."""
-    unknown = sorted(set(mapping) - _TOP_LEVEL)
+def _check_trainer_keys(trainer: Mapping[str, Any], source: Path) -> None:
+    """Refuse a key ``Trainer`` does not take, with the closest one it does."""
+    for key in trainer:
+        if key not in TRAINER_KEYS:
+            close = difflib.get_close_matches(str(key), sorted(TRAINER_KEYS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown Trainer argument {key!r}{hint} (Lightning would refuse it too; "
+                "a misspelt key would otherwise run with the default)",
+                path=source,
+                key=f"trainer.{key}",
+            )
+
+
+def case_from_viscy(
+    mapping: Mapping[str, Any], *, source: Path, base_dir: Path, any_classes: bool = False
+) -> Case:
+    """Map a parsed VisCy predict config onto a :class:`Case` (see module docs).
+
+    ``any_classes`` reads a config naming other classes with VisCy's argument
+    names (the lab's modular packages) for what a case needs to know of it;
+    its classes and other keys are judged by LightningCLI when it runs.
+    """
+    unknown = [] if any_classes else sorted(set(mapping) - _TOP_LEVEL)
     if unknown:
         raise ConfigError(
             f"unknown key(s) {unknown} for a VisCy predict config; expected some of "
@@ -173,14 +226,23 @@ def case_from_viscy(mapping: Mapping[str, Any], *, source: Path, base_dir: Path)
             path=source,
             key=unknown[0],
         )
-    module_args = _class_block(mapping.get("model"), MODULE_CLASSES, key="model", source=source)
-    encoder_args = _class_block(
-        module_args.get("encoder"), ENCODER_CLASSES, key="model.init_args.encoder", source=source
+    module_args = _class_block(
+        mapping.get("model"), MODULE_CLASSES, key="model", source=source, any_class=any_classes
     )
-    data_args = _class_block(mapping.get("data"), DATA_CLASSES, key="data", source=source)
+    encoder_args = _class_block(
+        module_args.get("encoder"),
+        ENCODER_CLASSES,
+        key="model.init_args.encoder",
+        source=source,
+        any_class=any_classes,
+    )
+    data_args = _class_block(
+        mapping.get("data"), DATA_CLASSES, key="data", source=source, any_class=any_classes
+    )
     trainer = mapping.get("trainer") or {}
     if not isinstance(trainer, Mapping):
         raise ConfigError("expected a mapping", path=source, key="trainer")
+    _check_trainer_keys(trainer, source)
     for key, allowed in _TRAINER_REFUSED.items():
         if key in trainer and trainer[key] not in allowed:
             raise ConfigError(
@@ -190,9 +252,13 @@ def case_from_viscy(mapping: Mapping[str, Any], *, source: Path, base_dir: Path)
             )
     settings, _ = TrainerSettings.from_mapping(
         {
-            k: v
-            for k, v in trainer.items()
-            if k in _TRAINER_USED - {"callbacks", "inference_mode", "deterministic", "benchmark"}
+            "accelerator": "auto",  # Lightning's default
+            **{
+                k: v
+                for k, v in trainer.items()
+                if k
+                in _TRAINER_USED - {"callbacks", "inference_mode", "deterministic", "benchmark"}
+            },
         },
         source=source,
     )
@@ -208,7 +274,9 @@ def case_from_viscy(mapping: Mapping[str, Any], *, source: Path, base_dir: Path)
         trainer=settings,
         numerics=_numerics(mapping, trainer, source),
         checkpoint=_resolve(checkpoint, base_dir, source=source, key="ckpt_path"),
-        output=_writer_output(trainer.get("callbacks"), source=source, base_dir=base_dir),
+        output=_writer_output(
+            trainer.get("callbacks"), source=source, base_dir=base_dir, any_class=any_classes
+        ),
         tolerance=ToleranceSpec(),
         source=source,
         config={"viscy_config": dict(mapping)},

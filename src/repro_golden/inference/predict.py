@@ -38,6 +38,9 @@ class PredictionResult:
     path: Path
     cells: int
     seconds: float
+    #: INFER-01 of a ``lightning`` run (an :class:`~repro_golden.inference.pipelines.base.
+    #: Infer01Outcome`); None for the builtin, whose loader is strict or raises.
+    infer01: Any = None
 
     @property
     def cells_per_second(self) -> float:
@@ -78,6 +81,14 @@ def _progress_callback(total_cells: int) -> Any:
         def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
             if self.bar is not None:
                 self.bar.n = min(self.bar.n, total_cells)
+                self.bar.close()
+                self.bar = None
+
+        def on_exception(
+            self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
+        ) -> None:
+            # Interrupted or failed: close the bar now, so the CLI's last line stays last.
+            if self.bar is not None:
                 self.bar.close()
                 self.bar = None
 
@@ -159,6 +170,21 @@ def predict(
         )
     if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
         raise ConfigError(f"expected an integer >= 1, got {batch_size!r}", key="batch_size")
+    if case.lightning is not None:
+        from repro_golden.inference.pipelines.lightning import predict_lightning
+
+        run = predict_lightning(
+            case,
+            output=target,
+            overwrite=overwrite,
+            device=_accelerator(case, device) if device is not None else None,
+            batch_size=batch_size,
+            ckpt=None if ckpt is None else Path(ckpt),
+            progress=progress,
+        )
+        return PredictionResult(
+            path=run.path, cells=run.cells, seconds=run.seconds, infer01=run.infer01
+        )
     accelerator = _accelerator(case, device)
     _check_gpu(accelerator)
     data_config = case.data

@@ -31,9 +31,12 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from repro_golden.core.atomic import atomic_directory
+from repro_golden.core.stages import STAGES_SCHEMA
 from repro_golden.errors import DataError, OutputExistsError
 
 _ZARR_V2_NOTICE = r"Writing zarr v2 data will no longer be the default.*"
+#: How stage digests are made (BLAKE2b-128 of canonical bytes; the runner's functions).
+DIGEST_ALGORITHM = "blake2b_128/canonical-1"
 _VERSIONED = ("repro-golden", "torch", "lightning", "timm", "numpy", "anndata", "zarr")
 
 
@@ -46,10 +49,11 @@ class _Rows:
     projections: list[np.ndarray]
     fov_names: list[str]
     index: dict[str, list[np.ndarray]]
+    stages: list[dict[str, Any]]
 
     @classmethod
     def empty(cls) -> _Rows:
-        return cls(rows=[], features=[], projections=[], fov_names=[], index={})
+        return cls(rows=[], features=[], projections=[], fov_names=[], index={}, stages=[])
 
     def add(self, prediction: Mapping[str, Any]) -> None:
         self.rows.append(_numpy(prediction["row"]).astype(np.int64, copy=False))
@@ -67,6 +71,7 @@ class _Rows:
             "projections": _cat(self.projections, np.float32, (0, 0)),
             "fov_names": list(self.fov_names),
             "index": {k: _cat(v, np.int64, (0,)) for k, v in self.index.items()},
+            "stages": list(self.stages),
         }
 
 
@@ -97,6 +102,10 @@ def merge_rank_rows(packs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "projections": np.concatenate([p["projections"] for p in packs])[take],
         "fov_names": [fov_names[i] for i in take],
         "index": {c: np.concatenate([p["index"][c] for p in packs])[take] for c in columns},
+        "stages": sorted(
+            (r for p in packs for r in p.get("stages", ())),
+            key=lambda r: (r["batch"], r.get("rank", 0)),
+        ),
     }
 
 
@@ -135,8 +144,13 @@ def write_embeddings(
     *,
     provenance: Mapping[str, Any],
     overwrite: bool = False,
+    stages: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write merged rows as an AnnData zarr at ``path``, atomically."""
+    """Write merged rows as an AnnData zarr at ``path``, atomically.
+
+    ``stages`` (the per-batch stage digests) is stored in the provenance with the
+    digests of the written layout, read back from the finished store.
+    """
     import anndata as ad
 
     n = len(merged["rows"])
@@ -163,6 +177,11 @@ def write_embeddings(
         warnings.filterwarnings("ignore", message=_ZARR_V2_NOTICE, category=UserWarning)
         with ad.settings.override(zarr_write_format=2):
             adata.write_zarr(tmp)
+        if stages is not None:
+            from repro_golden.core.stages import layout_digests
+
+            record = {**stages, "layout": layout_digests(tmp)}
+            attach_provenance(tmp, {**provenance, "stages": record})
 
 
 class EmbeddingWriter(BasePredictionWriter):
@@ -208,8 +227,13 @@ class EmbeddingWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Keep this batch's rows (on CPU)."""
+        """Keep this batch's rows (on CPU) and its stage digests."""
+        from repro_golden.inference.pipelines.runner import batch_stage_record
+
         self._collected.add(prediction)
+        record = batch_stage_record(batch, prediction, batch_idx)
+        record["rank"] = trainer.global_rank
+        self._collected.stages.append(record)
 
     def on_predict_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Gather every rank's rows on rank 0, write there, and share the outcome."""
@@ -259,7 +283,18 @@ class EmbeddingWriter(BasePredictionWriter):
             "world_size": world_size,
             "rows": len(rows),
         }
-        write_embeddings(self.output_path, merged, provenance=provenance, overwrite=self.overwrite)
+        stages = {
+            "schema": STAGES_SCHEMA,
+            "algorithm": DIGEST_ALGORITHM,
+            "batches": merged["stages"],
+        }
+        write_embeddings(
+            self.output_path,
+            merged,
+            provenance=provenance,
+            overwrite=self.overwrite,
+            stages=stages,
+        )
         return len(rows)
 
 

@@ -1,0 +1,140 @@
+"""Pipelines under test: which code computes the embeddings, and how its verdicts look.
+
+``builtin`` is this library's re-implementation of VisCy 0.4.1 (the
+independent oracle); ``lightning`` runs whatever a LightningCLI predict config
+names, in its own interpreter (:mod:`repro_golden.inference.pipelines.lightning`).
+The values here are torch-free so that configs and reports can use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from repro_golden.config.case import LightningSpec, PipelineKind
+from repro_golden.errors import InputError, ReproGoldenError
+
+__all__ = [
+    "Infer01Outcome",
+    "Infer01Status",
+    "LightningSpec",
+    "PipelineFailedError",
+    "PipelineFailure",
+    "PipelineImportError",
+    "PipelineKind",
+]
+
+
+class Infer01Status(Enum):
+    """INFER-01: the checkpoint loads strictly into the module and the widths are right."""
+
+    PASS = "pass"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Infer01Outcome:
+    """Strict load (missing / unexpected / shape-mismatched keys) and one forward pass."""
+
+    status: Infer01Status
+    module: str | None = None
+    checkpoint: str | None = None
+    keys: int | None = None
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
+    mismatched: tuple[str, ...] = ()
+    input_shape: tuple[int, ...] | None = None
+    widths: tuple[int, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> Infer01Outcome:
+        """From the runner's ``infer01`` event."""
+        mismatched = tuple(
+            f"{m['key']}: checkpoint {m['checkpoint']}, module {m['module']}"
+            for m in event.get("mismatched") or ()
+        )
+        shape = event.get("input_shape")
+        return cls(
+            status=Infer01Status(event.get("status", "fail")),
+            module=event.get("module"),
+            checkpoint=event.get("checkpoint"),
+            keys=event.get("keys"),
+            missing=tuple(event.get("missing") or ()),
+            unexpected=tuple(event.get("unexpected") or ()),
+            mismatched=mismatched,
+            input_shape=None if shape is None else tuple(int(s) for s in shape),
+            widths=tuple(int(w) for w in event.get("widths") or ()),
+            problems=tuple(event.get("problems") or ()),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for provenance."""
+        return {
+            "status": self.status.value,
+            "module": self.module,
+            "checkpoint": self.checkpoint,
+            "keys": self.keys,
+            "missing": list(self.missing),
+            "unexpected": list(self.unexpected),
+            "mismatched": list(self.mismatched),
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "widths": list(self.widths),
+            "problems": list(self.problems),
+        }
+
+    def render(self, limit: int = 10) -> str:
+        """``INFER-01 PASS|FAIL: ...`` with the first ``limit`` keys of each kind."""
+        head = f"INFER-01 {self.status.value.upper()}: {self.module} <- {self.checkpoint}"
+        lines = [head, *(f"  {p}" for p in self.problems)]
+        for name, keys in (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+            ("shape-mismatched", self.mismatched),
+        ):
+            for key in keys[:limit]:
+                lines.append(f"  {name}: {key}")
+            if len(keys) > limit:
+                lines.append(f"  ... {len(keys) - limit} more {name}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PipelineFailure:
+    """INFER-02 failed: the pipeline under test raised; its own exception and traceback tail."""
+
+    phase: str
+    exception: str
+    message: str
+    traceback: str
+    python: str
+    stderr_tail: str = ""
+
+    def render(self) -> str:
+        """The verdict as the CLI prints it."""
+        return (
+            f"INFER-02 FAIL: the pipeline under test raised {self.exception} during "
+            f"{self.phase} ({self.python}): {self.message}\n{self.traceback}"
+        )
+
+
+class PipelineFailedError(ReproGoldenError):
+    """The pipeline under test crashed (a failed INFER-02 verdict, CLI exit 1)."""
+
+    def __init__(self, failure: PipelineFailure) -> None:
+        self.failure = failure
+        super().__init__(failure.render())
+
+
+class PipelineImportError(InputError):
+    """A ``class_path`` of the config does not import in the pipeline's interpreter (exit 2)."""
+
+
+def stage_records(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The per-batch stage records of a run's ``done`` event (empty when absent)."""
+    for event in events:
+        if event.get("event") == "done":
+            return [dict(r) for r in event.get("stages") or ()]
+    return []
