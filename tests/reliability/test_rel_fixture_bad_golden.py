@@ -22,7 +22,7 @@ def test_uses_golden(golden_regression):
 @pytest.mark.parametrize(
     ("edit", "key"),
     [
-        (lambda m: m.update(schema="repro-golden/golden/2"), "[schema]"),
+        (lambda m: m.update(schema="repro-golden/golden/3"), "[schema]"),
         (lambda m: m["fovs"].pop(), "[fovs]"),
         (lambda m: m["fovs"][1].update(digest="0" * 32), "[fovs[1].digest]"),
     ],

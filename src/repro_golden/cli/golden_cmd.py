@@ -73,6 +73,34 @@ def register(subparsers: Any) -> None:
         help="replace the golden files of an existing DIR (without it an existing DIR is "
         "refused, also when another writer creates it meanwhile: exit 2)",
     )
+    write.add_argument(
+        "--atol", type=float, default=None, help="record this atol (default: the case's)"
+    )
+    write.add_argument(
+        "--rtol", type=float, default=None, help="record this rtol (default: the case's)"
+    )
+    write.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="ARRAY=ATOL,RTOL",
+        help="record a tolerance for one array, e.g. X_projections=1e-5,1e-4 (repeatable)",
+    )
+    write.add_argument(
+        "--full-copy-limit",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="store the arrays whole when their compressed copy is at most BYTES "
+        "(default: 2 MiB; 0: never)",
+    )
+    write.add_argument(
+        "--verify-with",
+        default=None,
+        metavar="EMB2.zarr",
+        help="a second run of the same case here: record `identical` for this environment "
+        "if it matches EMB.zarr bit for bit (refused otherwise, exit 2)",
+    )
     write.set_defaults(handler=_handle_write)
 
     check = subparsers.add_parser(
@@ -94,7 +122,16 @@ def register(subparsers: Any) -> None:
         default=None,
         help="expected case name: golden files written for another case are refused (exit 2)",
     )
-    _tolerance_options(check, default="the case tolerance recorded with the golden files, else 0")
+    check.add_argument(
+        "--golden-strict",
+        action="store_true",
+        help='fail checks that only summaries judged ("consistent" proves no agreement)',
+    )
+    _tolerance_options(
+        check,
+        default="the expectation recorded for the store's environment, else the tolerance "
+        "recorded with the golden files, else 0",
+    )
     check.set_defaults(handler=_handle_check)
 
     compare = subparsers.add_parser(
@@ -105,7 +142,9 @@ def register(subparsers: Any) -> None:
     )
     compare.add_argument("obtained", metavar="OBTAINED.zarr")
     compare.add_argument("reference", metavar="REFERENCE.zarr")
-    _tolerance_options(compare)
+    _tolerance_options(
+        compare, default="the case tolerance the reference's prediction recorded, else 0"
+    )
     compare.set_defaults(handler=_handle_compare)
 
 
@@ -116,6 +155,54 @@ def _tolerance(args: argparse.Namespace) -> Any:
     if args.atol is None and args.rtol is None and args.equal_nan:
         return None
     return ToleranceSpec(atol=args.atol or 0.0, rtol=args.rtol or 0.0, equal_nan=args.equal_nan)
+
+
+def write_tolerance(args: argparse.Namespace) -> Any:
+    """The tolerance ``golden write`` records from --atol/--rtol/--tolerance, or None."""
+    from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
+    from repro_golden.errors import InputError
+
+    arrays = {}
+    for item in args.tolerance:
+        name, _, values = item.partition("=")
+        atol, _, rtol = values.partition(",")
+        try:
+            arrays[name.strip()] = ToleranceSpec(float(atol), float(rtol or 0.0))
+        except ValueError:
+            raise InputError(f"expected ARRAY=ATOL,RTOL, got {item!r}", key="--tolerance") from None
+        if not name.strip():
+            raise InputError(f"expected ARRAY=ATOL,RTOL, got {item!r}", key="--tolerance")
+    if args.atol is None and args.rtol is None and not arrays:
+        return None
+    default = ToleranceSpec(args.atol or 0.0, args.rtol or 0.0)
+    if args.atol is None and args.rtol is None:
+        default = _case_default(args) or default
+    return ArrayTolerances.of(default, arrays)
+
+
+def _case_default(args: argparse.Namespace) -> Any:
+    """The case tolerance the store's prediction recorded (the default of per-array overrides)."""
+    from repro_golden.core.embeddings import EmbeddingsStore
+    from repro_golden.core.tolerance import ToleranceSpec
+
+    case = (EmbeddingsStore(args.embeddings).provenance() or {}).get("case") or {}
+    recorded = case.get("tolerance") if isinstance(case, dict) else None
+    return None if recorded is None else ToleranceSpec.from_mapping(recorded)
+
+
+def _write_options(args: argparse.Namespace) -> dict[str, Any]:
+    from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT
+    from repro_golden.errors import InputError
+
+    limit = DEFAULT_FULL_COPY_LIMIT if args.full_copy_limit is None else args.full_copy_limit
+    if limit < 0:
+        raise InputError(f"expected bytes >= 0, got {limit}", key="--full-copy-limit")
+    return {
+        "case": args.case,
+        "tolerance": write_tolerance(args),
+        "full_copy_limit": limit,
+        "verify_with": args.verify_with,
+    }
 
 
 def _check_report_paths(args: argparse.Namespace) -> None:
@@ -141,17 +228,18 @@ def _handle_write(args: argparse.Namespace) -> int:
     from repro_golden.core.atomic import atomic_directory, make_parents, remove_created
 
     started = time.perf_counter()
+    options = _write_options(args)
     out = Path(args.out)
     if args.overwrite:  # in place, serialized with other writers; a failed first write
         created = make_parents(out)  # leaves no empty directory behind
         try:
-            manifest = write_golden(args.embeddings, out, case=args.case)
+            manifest = write_golden(args.embeddings, out, **options)
         except BaseException:
             remove_created(created)
             raise
     else:  # a new directory, published whole by a rename that never replaces
         with atomic_directory(out, what="golden files") as tmp:
-            write_golden(args.embeddings, tmp, case=args.case)
+            write_golden(args.embeddings, tmp, **options)
         manifest = out / "golden.json"
     size = sum(p.stat().st_size for p in manifest.parent.glob("*") if p.name != "inputs.json")
     print(f"wrote {manifest} ({size / 1e6:.2f} MB) in {time.perf_counter() - started:.2f} s")
@@ -169,6 +257,7 @@ def _handle_check(args: argparse.Namespace) -> int:
         tolerance=_tolerance(args),
         reference=args.reference,
         case=args.case,
+        strict=args.golden_strict,
     )
     return _finish(report, args, time.perf_counter() - started)
 

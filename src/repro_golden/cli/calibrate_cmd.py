@@ -1,0 +1,207 @@
+"""``repro-golden calibrate CASE``: measure drift, propose an expectation, record it on purpose.
+
+Predicts the case ``--runs`` times here (run-to-run drift) and compares with the
+golden set's full copy and with ``--against`` stores made elsewhere
+(cross-environment drift). Per array it prints max |diff|, the 99.9th percentile,
+the mean |diff| and the minimum per-row cosine. It proposes ``identical`` for
+this environment when every run matched the golden values bit for bit, else a
+tolerance of ``--margin`` times the largest |diff| (never below the case
+tolerance); for each ``--against`` store with a recorded environment, a
+tolerance for that environment. Proposals are recorded in the golden manifest
+only with ``--force-regen`` (like any golden change). Needs the ``predict``
+extra (exit 2 naming it when missing). Exit 0 on success, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from repro_golden.cli import EXIT_OK
+
+
+def _runs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``calibrate`` command."""
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="measure run-to-run and cross-environment drift; propose an expectation",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("config", type=Path, metavar="CASE", help="case file or VisCy config")
+    parser.add_argument(
+        "--runs", type=_runs, default=2, help="predictions here (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="STORE.zarr",
+        help="a store of the same case predicted elsewhere (repeatable)",
+    )
+    parser.add_argument(
+        "--golden", type=Path, default=None, help="golden directory (default: the case's)"
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="proposed atol = margin x max |diff| (default: 10)",
+    )
+    parser.add_argument("--device", choices=("cpu", "gpu"), help="accelerator (default: case)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size override")
+    parser.add_argument(
+        "--force-regen",
+        action="store_true",
+        help="record the proposals in the golden manifest (writes the golden set from the "
+        "first run when none exists)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _table(title: str, drift: dict[str, Any]) -> list[str]:
+    return [f"  {title}"] + [f"    {name:<14} {d.describe()}" for name, d in drift.items()]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict, measure, propose; record under --force-regen."""
+    from repro_golden.config.viscy_config import load_config
+    from repro_golden.core.calibrate import DEFAULT_MARGIN, propose, store_drift
+    from repro_golden.core.embeddings import EmbeddingsStore
+    from repro_golden.core.expectations import Expectation, ExpectationKind
+    from repro_golden.core.golden_store import GoldenStore
+    from repro_golden.core.golden_summarize import store_environment
+    from repro_golden.errors import ConfigError, InputError
+
+    case = load_config(args.config)
+    margin = DEFAULT_MARGIN if args.margin is None else args.margin
+    if not margin >= 1.0:
+        raise InputError(f"expected a margin >= 1, got {margin}", key="--margin")
+    golden_dir = args.golden or case.golden
+    if golden_dir is None:
+        raise ConfigError(
+            "no golden directory: set 'golden' in the case or pass --golden",
+            path=case.source,
+            key="golden",
+        )
+    import lightning.pytorch  # noqa: F401  (needs the predict extra; configures its loggers)
+
+    from repro_golden.inference.predict import predict
+
+    store = GoldenStore(golden_dir)
+    golden = store.read(expected_case=case.name) if store.manifest.is_file() else None
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="repro-golden-calibrate-") as tmp:
+        runs = []
+        for i in range(args.runs):
+            result = predict(
+                case,
+                output=Path(tmp) / f"run{i + 1}.zarr",
+                device=args.device,
+                batch_size=args.batch_size,
+                overwrite=True,
+                progress=False,
+            )
+            runs.append(EmbeddingsStore(result.path))
+        first = runs[0]
+        here = store_environment(first)
+        if here is None:
+            raise InputError("the prediction recorded no environment", path=first.path)
+        lines.append(f"calibrate {case.name} in {here.label()} ({here.key}), margin {margin:g}")
+        local = [store_drift(r, first) for r in runs[1:]]
+        for i, drift in enumerate(local, start=2):
+            lines += _table(f"run {i} vs run 1 (run-to-run)", drift)
+        if golden is not None and golden.full is not None:
+            full = golden.full
+            offsets = {f.name: (f.offset, f.offset + f.rows) for f in golden.fovs}
+
+            def rows(fov: str, array: str) -> Any:
+                return full.rows(array, *offsets[fov])
+
+            vs_golden = store_drift(first, {name: rows for name in full.arrays})
+            lines += _table("run 1 vs the golden full copy", vs_golden)
+            local.append(vs_golden)
+        floor = case.tolerance
+        tolerance = propose(local, margin=margin, floor=floor)
+        if (
+            golden is not None
+            and golden.full is None
+            and golden.dataset_digest != first_digest(first)
+        ):
+            from repro_golden.core.tolerance import ArrayTolerances
+
+            lines.append(
+                "  note: the golden set has no full copy and differs from run 1, so drift "
+                "against it cannot be measured; `identical` is not proposed"
+            )
+            tolerance = tolerance or ArrayTolerances(floor)
+        evidence = f"calibrate: {args.runs} runs here"
+        if tolerance is None:
+            proposals = [
+                Expectation(
+                    here,
+                    ExpectationKind.IDENTICAL,
+                    evidence=f"{evidence} matched the golden values bit for bit",
+                )
+            ]
+        else:
+            proposals = [
+                Expectation(
+                    here,
+                    ExpectationKind.TOLERANCE,
+                    tolerance,
+                    evidence=f"{evidence}; atol = {margin:g} x max |diff|",
+                    calibration={n: d.to_dict() for n, d in local[-1].items()},
+                )
+            ]
+        for path in args.against:
+            other = EmbeddingsStore(path)
+            drift = store_drift(other, first)
+            lines += _table(f"{path} vs run 1 (cross-environment)", drift)
+            env = store_environment(other)
+            if env is None or not env.is_known:
+                lines.append("    (no environment recorded: nothing to key an expectation by)")
+                continue
+            proposed = propose([drift], margin=margin, floor=floor)
+            kind = ExpectationKind.IDENTICAL if proposed is None else ExpectationKind.TOLERANCE
+            proposals.append(
+                Expectation(
+                    env,
+                    kind,
+                    proposed,
+                    evidence=f"calibrate: {path} against a run in {here.label()}; "
+                    f"atol = {margin:g} x max |diff|",
+                    calibration={n: d.to_dict() for n, d in drift.items()},
+                )
+            )
+        lines.append("  proposed:")
+        lines += [f"    {p.describe()}" for p in proposals]
+        if not args.force_regen:
+            lines.append("  not recorded: rerun with --force-regen to record (review the diff)")
+        else:
+            if golden is None:
+                from repro_golden.api import write_golden
+
+                write_golden(first.path, golden_dir, case=case.as_dict())
+            manifest = store.record_expectations(tuple(proposals))
+            lines.append(f"  recorded in {manifest}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def first_digest(store: Any) -> str:
+    """The dataset digest of ``store`` (one streaming pass)."""
+    from repro_golden.core.golden_summarize import summarize
+
+    return summarize(store, full_copy_limit=0).dataset_digest
