@@ -23,7 +23,10 @@ ROUNDS = 4
 
 def _write(store: Path, golden: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "repro_golden", "golden", "write", store, "--out", golden],
+        [
+            *(sys.executable, "-m", "repro_golden", "golden", "write", store),
+            *("--out", golden, "--overwrite"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -76,6 +76,7 @@ def test_killed_golden_write_leaves_previous_or_new_golden(
                 stores[source],
                 "--out",
                 golden,
+                "--overwrite",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status: int = args.handler(args)
         except Interrupted as exc:
             print(
-                f"{name}: {exc} ({exc.signal_name}); stopped, partial output removed",
+                f"{name}: {exc}; stopped, partial output removed",
                 file=sys.stderr,
             )
             return exc.exit_status

@@ -294,7 +294,7 @@ def atomic_directory(
             shutil.rmtree(tmp, ignore_errors=True)
         remove_created(created)
         if isinstance(exc, StorageError) and tmp is not None and exc.path is not None:
-            raise _moved(exc, tmp, target) from None
+            raise _moved(exc, tmp, target, what) from None
         if isinstance(exc, OSError):
             fault = storage_error(exc, path=target, what=what, written=written, needed=needed)
             if fault is not None:
@@ -302,14 +302,15 @@ def atomic_directory(
         raise
 
 
-def _moved(exc: StorageError, tmp: Path, target: Path) -> StorageError:
-    """``exc`` naming the published path instead of the (removed) temporary one."""
+def _moved(exc: StorageError, tmp: Path, target: Path, what: str) -> StorageError:
+    """``exc`` naming the published path and ``what`` instead of the (removed) temporary file."""
     assert exc.path is not None
     try:
         relative = exc.path.relative_to(tmp)
     except ValueError:
         return exc
-    return StorageError(exc.detail, path=target / relative)
+    _, _, reason = exc.detail.partition(": ")
+    return StorageError(f"cannot write {what} ({relative}): {reason}", path=target)
 
 
 def replace_directory(source: Path, target: Path) -> None:

@@ -92,6 +92,14 @@ def _progress_callback(total_cells: int) -> Any:
                 self.bar.close()
                 self.bar = None
 
+        def on_exception(
+            self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
+        ) -> None:
+            # Interrupted or failed: close the bar now, so the CLI's last line stays last.
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
     return CellProgress()
 
 

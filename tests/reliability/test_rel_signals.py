@@ -1,0 +1,137 @@
+"""SIGINT and SIGTERM stop a run, remove its partial output and exit 130 / 143; racing writers.
+
+Signals are sent to real ``repro-golden`` processes: ``predict`` of the example
+case while it is inside Lightning's prediction loop (Lightning installs its
+own SIGTERM handler and turns Ctrl-C into ``sys.exit(1)``: neither may swallow
+the signal or end as exit 1), and ``golden write`` at points spread over a
+run. Two ``golden write`` processes without ``--overwrite`` racing for one new
+directory: exactly one wins, the other exits 2 and leaves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rel_stores import arrays, cli, write_store
+
+from repro_golden.api import check_golden
+
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+
+def _leftovers(directory: Path, name: str) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith(f".{name}."))
+
+
+@pytest.fixture(scope="module")
+def example_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("example")
+    result = cli("example", directory, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return directory / "case.yaml"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_mid_predict_stops_removes_partial_output_and_exits_128_plus_n(
+    example_case: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    out = tmp_path / "emb.zarr"
+    log = tmp_path / "predict.log"
+    with (
+        log.open("wb") as stderr,
+        subprocess.Popen(
+            [sys.executable, "-m", "repro_golden", "predict", example_case, "--output", out],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=ENV,
+        ) as process,
+    ):
+        deadline = time.monotonic() + 240
+        while "Predicting:" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "predict never reached its prediction loop"
+            time.sleep(0.05)
+        sent = time.monotonic()
+        process.send_signal(signum)
+        status = process.wait(timeout=120)
+        stopped_after = time.monotonic() - sent
+    text = log.read_text(errors="replace")
+    assert status == 128 + signum, text[-3000:]
+    assert "Traceback" not in text
+    last = text.strip().splitlines()[-1].split("\r")[-1]
+    assert f"repro-golden predict: interrupted by {signum.name}" in last
+    assert "partial output removed" in last
+    assert not out.exists()
+    assert _leftovers(tmp_path, "emb.zarr") == []
+    assert stopped_after < 60  # within a batch or two, not at the end of the run
+
+
+def test_signal_mid_golden_write_leaves_nothing(tmp_path: Path) -> None:
+    store = write_store(
+        tmp_path / "big.zarr", arrays(rows_per_fov=4000, width=128, proj=16), chunk_rows=1000
+    )
+    started = time.perf_counter()
+    assert cli("golden", "write", store, "--out", tmp_path / "timing").returncode == 0
+    duration = time.perf_counter() - started
+    interrupted = 0
+    for i in range(6):
+        out = tmp_path / f"golden-{i}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "repro_golden", "golden", "write", store, "--out", out],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        time.sleep(duration * (0.5 + i / 12))  # past start-up, into the write
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+        assert _leftovers(tmp_path, out.name) == [], err
+        if process.returncode == 0:  # finished before the signal came
+            assert check_golden(store, out).passed
+            continue
+        assert process.returncode in (143, -signal.SIGTERM), err
+        if process.returncode == 143:
+            assert "interrupted by SIGTERM" in err
+            assert "Traceback" not in err
+        assert not out.exists()
+        interrupted += 1
+    assert interrupted >= 1, "no signal landed inside a golden write"
+
+
+def test_two_writers_without_overwrite_exactly_one_wins(tmp_path: Path) -> None:
+    stores = [
+        write_store(
+            tmp_path / f"s{seed}.zarr",
+            arrays(rows_per_fov=2000, width=64, proj=8, seed=seed),
+            chunk_rows=500,
+        )
+        for seed in (1, 2)
+    ]
+    for round_ in range(3):
+        out = tmp_path / f"golden-{round_}"
+        writers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "repro_golden", "golden", "write", store, "--out", out],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=ENV,
+            )
+            for store in stores
+        ]
+        results = [(w.wait(timeout=120), *w.communicate()) for w in writers]
+        statuses = sorted(status for status, _, _ in results)
+        assert statuses == [0, 2], results
+        loser = next(err for status, _, err in results if status == 2)
+        assert "output exists" in loser
+        assert "Traceback" not in loser
+        winner = next(i for i, (status, _, _) in enumerate(results) if status == 0)
+        assert check_golden(stores[winner], out).passed
+        assert _leftovers(tmp_path, out.name) == []
