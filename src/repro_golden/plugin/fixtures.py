@@ -22,12 +22,9 @@ never sees a half-written golden directory.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import re
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,23 +47,14 @@ REGEN_HINT = (
 )
 
 
-@contextlib.contextmanager
-def _locked(target: Path, *, shared: bool = False) -> Iterator[None]:
-    """Hold an inter-process lock on ``target``: shared to read it, exclusive to write it.
+def _locked(target: Path, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
+    """The golden core's one lock (:func:`repro_golden.core.locking.directory_lock`) on
+    ``target``: shared to read it, exclusive to write it. A reader holds it from the
+    manifest to the last data file, since a writer removes old data files after
+    switching the manifest."""
+    from repro_golden.core.locking import directory_lock
 
-    A writer replaces a golden directory's sketch file and removes the old one
-    after switching the manifest, so a reader holds the shared lock from reading
-    the manifest to reading the sketch. The lock file lives in the temp dir,
-    keyed by the resolved path, so nothing is added to the golden directory.
-    """
-    key = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:16]
-    lock_path = Path(tempfile.gettempdir()) / f"repro-golden-{key}.lock"
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return directory_lock(target, shared=shared)
 
 
 def _case_record(case: Any) -> str | Mapping[str, Any] | None:
@@ -112,7 +100,9 @@ class _RegressionCheck:
         work_dir: Path,
         max_rows: int = 20,
         default_golden_dir: Path | None = None,
+        golden_strict: bool = False,
     ) -> None:
+        self._golden_strict = golden_strict
         self._default_golden_dir = default_golden_dir
         self._datadir = datadir
         self._original_datadir = original_datadir
@@ -183,8 +173,12 @@ class GoldenRegressionFixture(_RegressionCheck):
         reference: str | Path | None = None,
         case: Any = None,
         basename: str | None = None,
+        strict: bool | None = None,
     ) -> None:
         """Check ``embeddings`` (an AnnData zarr) against the golden files in ``golden_dir``.
+
+        ``strict`` (default: ``--golden-strict`` / ini ``golden_strict``) fails checks
+        that only summaries could judge ("consistent").
 
         Equal digests pass at once. Otherwise the per-FOV summaries, and the
         full ``reference`` tensors when given, decide within ``tolerance``
@@ -227,7 +221,11 @@ class GoldenRegressionFixture(_RegressionCheck):
             try:
                 with _locked(expected.parent, shared=True):
                     report = check_golden(
-                        embeddings, expected.parent, tolerance=tolerance, reference=reference_path
+                        embeddings,
+                        expected.parent,
+                        tolerance=tolerance,
+                        reference=reference_path,
+                        strict=self._golden_strict if strict is None else strict,
                     )
             except InputError as exc:
                 if _is_within(exc.path, expected.parent):
@@ -290,7 +288,7 @@ class EmbeddingRegressionFixture(_RegressionCheck):
         target = (
             Path(reference) if reference is not None else (self._original_datadir / f"{name}.zarr")
         )
-        spec = tolerance if tolerance is not None else ToleranceSpec()
+        spec = tolerance  # None: the reference's recorded case tolerance, as compare applies
         marker = _zarr_marker(target, embeddings)
 
         def dump(path: Path) -> None:
