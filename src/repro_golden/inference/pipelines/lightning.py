@@ -171,13 +171,15 @@ def run_runner(
                 elif echo is not None:
                     echo.write(line)
             status = process.wait()
-        except BaseException:
+        except BaseException:  # an interrupt: stop the pipeline under test, then re-raise
             process.terminate()
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:  # pragma: no cover
                 process.kill()
             raise
+        finally:
+            process.stdout.close()
         reader.join(timeout=30)
     return status, events
 

@@ -1,0 +1,122 @@
+"""A toy "lab package" for the lightning pipeline's tests: tiny module, data and writer.
+
+Imported by class_path inside the runner's interpreter (the tests put this
+folder on its PYTHONPATH); ``Toy.fail`` makes predict_step raise, as a broken
+pipeline under test would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch.utils.data import DataLoader
+
+
+class ToyEncoder(torch.nn.Module):
+    """``(B, 1, 1, 4, 4)`` -> features (``embedding_dim``), projections (``projection_dim``);
+    VisCy's argument names, so the case can read its widths."""
+
+    def __init__(
+        self,
+        backbone: str = "convnext_tiny",
+        in_channels: int = 1,
+        in_stack_depth: int = 1,
+        embedding_dim: int = 3,
+        projection_dim: int = 2,
+    ) -> None:
+        super().__init__()
+        self.stem = torch.nn.Linear(16 * in_channels * in_stack_depth, embedding_dim)
+        self.projection = torch.nn.Linear(embedding_dim, projection_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.stem(x.flatten(1))
+        return features, self.projection(features)
+
+
+class Toy(LightningModule):
+    """dynaclr's predict contract: ``self.model`` is the encoder, outputs keyed as VisCy's."""
+
+    def __init__(self, encoder: torch.nn.Module, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+        self.model = encoder
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(x)  # type: ignore[no-any-return]
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        if self.fail:
+            raise ValueError("planted failure in the pipeline under test")
+        features, projections = self(batch["anchor"])
+        return {"features": features, "projections": projections, "index": batch["index"]}
+
+
+class ToyData(LightningDataModule):
+    """Six cells in batches of ``batch_size`` (VisCy's argument names; paths unused)."""
+
+    def __init__(
+        self,
+        data_path: str,
+        tracks_path: str,
+        source_channel: list[str],
+        z_range: list[int],
+        initial_yx_patch_size: list[int],
+        final_yx_patch_size: list[int],
+        batch_size: int = 4,
+    ) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+
+    def predict_dataloader(self) -> DataLoader[dict[str, Any]]:
+        items = [
+            {
+                "anchor": torch.full((1, 1, 4, 4), float(i)),
+                "index": {
+                    "fov_name": "A/1/0",
+                    "track_id": i,
+                    "t": 0,
+                    "id": i,
+                    "parent_track_id": -1,
+                    "parent_id": -1,
+                    "y": 8,
+                    "x": 8,
+                },
+            }
+            for i in range(6)
+        ]
+        return DataLoader(items, batch_size=self.batch_size)  # type: ignore[arg-type]
+
+
+class ToyWriter(BasePredictionWriter):
+    """Writes X, X_projections and obs as an AnnData zarr at ``output_path``."""
+
+    def __init__(self, output_path: str) -> None:
+        super().__init__("epoch")
+        self.output_path = Path(output_path)
+
+    def write_on_epoch_end(
+        self, trainer: Any, pl_module: Any, predictions: Sequence[Any], batch_indices: Any
+    ) -> None:
+        import anndata as ad
+        import pandas as pd
+
+        obs = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        k: list(v) if isinstance(v, list) else v.tolist()
+                        for k, v in p["index"].items()
+                    }
+                )
+                for p in predictions
+            ]
+        )
+        obs.index = [str(i) for i in range(len(obs))]
+        adata = ad.AnnData(X=torch.cat([p["features"] for p in predictions]).numpy(), obs=obs)
+        adata.obsm["X_projections"] = torch.cat([p["projections"] for p in predictions]).numpy()
+        adata.write_zarr(self.output_path)
