@@ -95,22 +95,20 @@ def build_index(fovs: list[FieldOfView], config: DataConfig) -> RowIndex:
         _check_z_range(fov, config.z_range)
         table, csv = read_tracks(config.tracks_path, fov.name)
         if has_z is None:
-            has_z, first_csv = "z" in table.columns, csv
-        elif has_z != ("z" in table.columns):
+            has_z, first_csv = "z" in table, csv
+        elif has_z != ("z" in table):
             raise DataError(
                 f"{'has no' if has_z else 'has a'} 'z' column, unlike {first_csv}; "
                 "expected the same columns in every FOV",
                 path=csv,
                 key="z",
             )
-        _check_time_points(table["t"].to_numpy(), fov, csv)
-        keep = _border_mask(
-            table["y"].to_numpy(), table["x"].to_numpy(), fov, config.initial_yx_patch_size
-        )
+        _check_time_points(table["t"], fov, csv)
+        keep = _border_mask(table["y"], table["x"], fov, config.initial_yx_patch_size)
         fov_parts.append(np.full(int(keep.sum()), position, dtype=np.int64))
         for column in INDEX_COLUMNS[1:]:
-            if column in table.columns:
-                parts.setdefault(column, []).append(table[column].to_numpy()[keep])
+            if column in table:
+                parts.setdefault(column, []).append(table[column][keep])
     fov_of_row = np.concatenate(fov_parts)
     values = {c: np.concatenate(v).astype(np.int64) for c, v in parts.items()}
     if config.predict_cells:

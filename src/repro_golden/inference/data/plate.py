@@ -5,10 +5,19 @@ positions ``row/col/fov`` in iohub's iteration order (sorted group names at
 each level, which is the order VisCy's rows come in), each position's array
 ``0`` shaped (T, C, Z, Y, X), its channel names from the omero metadata and
 its ``normalization`` attributes (written there by ``viscy preprocess``).
+
+Opening is a setup cost paid per FOV before the first batch, and zarr-python's
+generic path costs a few milliseconds per node (its async machinery). Plain
+local zarr v2 plates (iohub's layout, no consolidated metadata) are therefore
+listed and opened by reading their ``.zgroup``/``.zattrs``/``.zarray`` JSON
+directly, which gives the same names, shapes, dtypes and attributes (tested
+against zarr); anything else, and anything unexpected, goes through zarr.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +78,51 @@ def _channel_names(attrs: Mapping[str, Any], path: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_v2_group(path: Path) -> bool:
+    meta = _json(path / ".zgroup")
+    return isinstance(meta, Mapping) and meta.get("zarr_format") == 2
+
+
+def _v2_position(path: Path) -> tuple[Mapping[str, Any], tuple[int, ...], np.dtype[Any]] | None:
+    """(attributes, shape, dtype) of a plain zarr v2 position, read from its JSON; else None."""
+    if not _is_v2_group(path):
+        return None
+    meta = _json(path / IMAGE_ARRAY / ".zarray")
+    attrs = _json(path / ".zattrs") if (path / ".zattrs").exists() else {}
+    if (
+        not isinstance(meta, Mapping)
+        or meta.get("zarr_format") != 2
+        or not isinstance(attrs, Mapping)
+    ):
+        return None
+    try:
+        shape = tuple(int(s) for s in meta["shape"])
+        dtype = np.dtype(meta["dtype"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if dtype.fields is not None:
+        return None
+    return attrs, shape, dtype
+
+
+def _v2_sorted_groups(path: Path) -> list[str]:
+    with os.scandir(path) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and _is_v2_group(Path(e.path)))
+
+
 def open_fov(plate_path: Path, name: str) -> FieldOfView:
     """Open one position ``row/col/fov`` of the plate at ``plate_path``."""
     path = plate_path / name
+    direct = _v2_position(path)
+    if direct is not None:
+        return _fov(name, path, *direct)
     try:
         group = zarr.open_group(path, mode="r")
         image = zarr.open_array(path / IMAGE_ARRAY, mode="r")
@@ -79,27 +130,33 @@ def open_fov(plate_path: Path, name: str) -> FieldOfView:
         raise DataError(
             f"cannot open position array {IMAGE_ARRAY!r}: {error}", path=path, key=IMAGE_ARRAY
         ) from error
-    attrs = group.attrs.asdict()
-    if len(image.shape) != 5:
+    return _fov(name, path, group.attrs.asdict(), tuple(image.shape), np.dtype(image.dtype))
+
+
+def _fov(
+    name: str, path: Path, attrs: Mapping[str, Any], shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> FieldOfView:
+    """Check a position's array and channel metadata; the :class:`FieldOfView`."""
+    if len(shape) != 5:
         raise DataError(
-            f"expected a 5-D (T, C, Z, Y, X) array, found shape {image.shape}",
+            f"expected a 5-D (T, C, Z, Y, X) array, found shape {shape}",
             path=path / IMAGE_ARRAY,
             key="shape",
         )
     channel_names = _channel_names(attrs, path)
-    if len(channel_names) != image.shape[1]:
+    if len(channel_names) != shape[1]:
         raise DataError(
-            f"omero lists {len(channel_names)} channels but the array has C={image.shape[1]}",
+            f"omero lists {len(channel_names)} channels but the array has C={shape[1]}",
             path=path,
             key="omero.channels",
         )
     normalization = attrs.get("normalization", _ome_attrs(attrs).get("normalization"))
-    t, c, z, y, x = (int(s) for s in image.shape)
+    t, c, z, y, x = (int(s) for s in shape)
     return FieldOfView(
         name=name,
         path=path,
         shape=(t, c, z, y, x),
-        dtype=np.dtype(image.dtype),
+        dtype=dtype,
         channel_names=channel_names,
         normalization=normalization if isinstance(normalization, Mapping) else None,
     )
@@ -107,6 +164,13 @@ def open_fov(plate_path: Path, name: str) -> FieldOfView:
 
 def list_positions(plate_path: Path) -> list[str]:
     """``row/col/fov`` names of every position, in iohub's (sorted) iteration order."""
+    if _is_v2_group(plate_path) and not (plate_path / ".zmetadata").exists():
+        return [
+            f"{row}/{col}/{fov}"
+            for row in _v2_sorted_groups(plate_path)
+            for col in _v2_sorted_groups(plate_path / row)
+            for fov in _v2_sorted_groups(plate_path / row / col)
+        ]
     try:
         plate = zarr.open_group(plate_path, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError) as error:

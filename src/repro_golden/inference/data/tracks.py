@@ -66,12 +66,13 @@ def _integer_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     )
 
 
-def read_tracks(tracks_root: Path, fov_name: str) -> tuple[pd.DataFrame, Path]:
+def read_tracks(tracks_root: Path, fov_name: str) -> tuple[dict[str, np.ndarray], Path]:
     """Read and validate one FOV's tracks: int64 columns, in file order.
 
-    Returns the table (required columns, plus ``z`` when present) and the CSV
-    path. Raises :class:`DataError` naming the CSV and column on a missing
-    column or a non-integer value.
+    Returns the table as ``{column: int64 array}`` (required columns, plus ``z``
+    when present; plain arrays, as building a second DataFrame was most of the
+    row table's setup time) and the CSV path. Raises :class:`DataError` naming
+    the CSV and column on a missing column or a non-integer value.
     """
     path = find_tracks_csv(tracks_root, fov_name)
     try:
@@ -86,7 +87,4 @@ def read_tracks(tracks_root: Path, fov_name: str) -> tuple[pd.DataFrame, Path]:
             key=missing[0],
         )
     columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in frame.columns]
-    return (
-        pd.DataFrame({c: _integer_column(frame, c, path) for c in columns}, index=None),
-        path,
-    )
+    return {c: _integer_column(frame, c, path) for c in columns}, path
