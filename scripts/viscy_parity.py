@@ -7,9 +7,10 @@ Run with the repro-golden interpreter::
         python scripts/viscy_parity.py run [--workdir DIR]
 
 ``run`` writes a small synthetic plate, tracks and a seeded checkpoint, writes
-one VisCy LightningCLI predict config, runs ``viscy predict`` on it in the
-VisCy interpreter (a subprocess, so this package never imports viscy) and
-``repro-golden predict`` on the *same* config here, then requires ``X``,
+one VisCy LightningCLI predict config, runs it through ``repro-golden predict
+--pipeline lightning --python $REPRO_GOLDEN_VISCY_PYTHON`` (VisCy's own classes
+built by LightningCLI in the VisCy interpreter, a subprocess) and through the
+builtin ``repro-golden predict`` on the *same* config, then requires ``X``,
 ``obsm/X_projections`` and ``obs`` (matched by the index columns, not VisCy's
 repeating index) to be bitwise identical. Exit 0 identical, 1 different.
 
@@ -255,7 +256,40 @@ def run_parity(
         normalizations=data["normalizations"],
         wells=wells,
     )
-    run_viscy(["viscy-predict", str(config)], cwd=workdir, python=python, threads=threads)
+    interpreter = python or os.environ.get(VISCY_PYTHON_ENV)
+    if not interpreter:
+        raise RuntimeError(f"set {VISCY_PYTHON_ENV} to the python of a viscy==0.4.1 environment")
+    # VisCy's own classes, through repro-golden's lightning pipeline (LightningCLI in the
+    # VisCy interpreter; viscy.cli first, as `viscy predict` imports it).
+    theirs = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "repro_golden",
+            "predict",
+            str(config),
+            "--pipeline",
+            "lightning",
+            "--python",
+            interpreter,
+            "--preimport",
+            "viscy.cli",
+            "--output",
+            "viscy.zarr",
+            "--no-progress",
+        ],
+        cwd=workdir,
+        env=_env(threads),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if theirs.returncode != 0:
+        raise RuntimeError(
+            "lightning pipeline (VisCy 0.4.1) failed:\n"
+            + theirs.stdout[-4000:]
+            + theirs.stderr[-4000:]
+        )
     ours = subprocess.run(
         [
             sys.executable,
