@@ -1,10 +1,10 @@
 """Bitwise parity with the public viscy 0.4.1 pipeline (run in its own interpreter).
 
-``scripts/viscy_parity.py`` generates an example case, runs ``viscy predict``
-(VisCy's LightningCLI) and ``repro-golden predict`` on the same VisCy config,
-both with one intra-op thread, and compares ``X``, ``X_projections`` and
-``obs`` (by index columns) bit for bit; VisCy runs through the lightning pipeline
-(its own classes built by LightningCLI in its interpreter, ``--preimport viscy.cli``). Restricted to well A/1 (2 FOVs) and
+``scripts/viscy_parity.py`` generates an example case and runs one VisCy config
+twice: through the lightning pipeline (VisCy's own classes built by LightningCLI
+in the VisCy interpreter, ``--preimport viscy.cli``) and through the builtin,
+both with one intra-op thread, then compares ``X``, ``X_projections`` and
+``obs`` (by index columns) bit for bit. Restricted to well A/1 (2 FOVs) and
 batches of 16 to stay around a minute per case on CPU.
 """
 
