@@ -10,7 +10,10 @@ this file manages the one environment itself. It is reinstalled only when
 records what it was built from); delete ``.nox/shared`` to rebuild it.
 ``tests`` and ``bench`` also build ``.nox/viscy`` (the public VisCy 0.4.1, run
 only in subprocesses as the reference for the parity tests and the input
-benchmark) unless ``REPRO_GOLDEN_VISCY_PYTHON`` is set (empty: skip parity).
+benchmark) unless ``REPRO_GOLDEN_VISCY_PYTHON`` is set (empty: skip parity),
+and ``.nox/modular`` (the lab's modular packages, viscy-data/-models/-transforms/
+-utils 0.1.0, on Python 3.12: their Requires-Python) unless
+``REPRO_GOLDEN_MODULAR_PYTHON`` is set (empty: skip the modular parity tests).
 
 Usage::
 
@@ -44,6 +47,18 @@ SHARED_ENV = ROOT / ".nox" / "shared"
 VISCY_ENV = ROOT / ".nox" / "viscy"
 VISCY_PINS = ("viscy==0.4.1", "umap-learn==0.5.12")
 VISCY_ENV_VAR = "REPRO_GOLDEN_VISCY_PYTHON"
+MODULAR_ENV = ROOT / ".nox" / "modular"
+MODULAR_PINS = (
+    "viscy-data==0.1.0",
+    "viscy-models==0.1.0",
+    "viscy-transforms==0.1.0",
+    # anndata is an extra of viscy-utils; without it EmbeddingWriter fails at the end of a run.
+    "viscy-utils[anndata]==0.1.0",
+    "jsonargparse[signatures]",
+)
+MODULAR_ENV_VAR = "REPRO_GOLDEN_MODULAR_PYTHON"
+#: The modular packages require Python >= 3.12.
+MODULAR_MIN_PYTHON = (3, 12)
 REPORTS = ROOT / "reports"
 TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
 PLUGIN_IMPORT_BUDGET_S = 0.2
@@ -69,20 +84,38 @@ def _env_stamp() -> str:
     return digest.hexdigest()
 
 
+def _python_version(interpreter: str) -> str:
+    """``sys.version`` of ``interpreter`` (this one's without a subprocess)."""
+    if interpreter == sys.executable:
+        return sys.version
+    result = subprocess.run(
+        [interpreter, "-c", "import sys; print(sys.version)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
 def _ensure_env(
-    session: nox.Session, location: Path, requirements: tuple[str, ...], *, project: bool
+    session: nox.Session,
+    location: Path,
+    requirements: tuple[str, ...],
+    *,
+    project: bool,
+    interpreter: str = sys.executable,
 ) -> str:
     """Create or reuse a pip-built virtual environment at ``location``; return its python.
 
-    Reused as is when its stamp matches ``requirements``, this Python and (when
-    ``project``) this ``pyproject.toml``; otherwise rebuilt from scratch with pip
-    (not uv: the pinned torch wheels resolve from local files through pip's
-    configuration).
+    Reused as is when its stamp matches ``requirements``, the ``interpreter``
+    that creates it (default: this one) and (when ``project``) this
+    ``pyproject.toml``; otherwise rebuilt from scratch with pip (not uv: the
+    pinned torch wheels resolve from local files through pip's configuration).
     """
     scripts = "Scripts" if os.name == "nt" else "bin"
     python = location / scripts / "python"
     stamp_file = location / ".repro-golden-stamp"
-    base = _env_stamp() if project else f"{sys.version}\n{ENV_RECIPE}"
+    base = _env_stamp() if project else f"{_python_version(interpreter)}\n{ENV_RECIPE}"
     stamp = base + "\n" + " ".join(requirements)
     if python.exists() and stamp_file.is_file() and stamp_file.read_text() == stamp:
         session.log(f"reusing {location}")
@@ -90,7 +123,7 @@ def _ensure_env(
     start = time.perf_counter()
     if location.exists():
         shutil.rmtree(location)
-    session.run(sys.executable, "-m", "venv", str(location), external=True)
+    session.run(interpreter, "-m", "venv", str(location), external=True)
     pip = (str(python), "-m", "pip", "install", "--disable-pip-version-check")
     session.run(*pip, *requirements, external=True)
     stamp_file.write_text(stamp)
@@ -116,6 +149,69 @@ def viscy_python(session: nox.Session) -> str | None:
     return _ensure_env(session, VISCY_ENV, (*TORCH_PINS, *VISCY_PINS), project=False)
 
 
+def _python_at_least(candidate: str, version: tuple[int, int]) -> bool:
+    """Whether ``candidate`` starts and is at least ``version`` (a pyenv shim may not start)."""
+    check = f"import sys; sys.exit(0 if sys.version_info >= {version!r} else 1)"
+    try:
+        result = subprocess.run([candidate, "-c", check], capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0
+
+
+def find_python(version: tuple[int, int]) -> tuple[str | None, list[str]]:
+    """An interpreter of at least ``version``, and what was tried.
+
+    Tried in order: this interpreter; ``pythonX.Y`` on PATH (a pyenv shim
+    fails when pyenv's global version is another one, hence each candidate is
+    started); the interpreters under ``$PYENV_ROOT/versions/X.Y*`` (default
+    ``~/.pyenv``), newest first.
+    """
+    name = "python{}.{}".format(*version)
+    tried: list[str] = []
+    if sys.version_info >= version:
+        return sys.executable, tried
+    candidates: list[str] = []
+    on_path = shutil.which(name)
+    if on_path:
+        candidates.append(on_path)
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    installed = sorted((root / "versions").glob("{}.{}*".format(*version)), reverse=True)
+    candidates += [str(path / "bin" / name) for path in installed]
+    for candidate in candidates:
+        tried.append(candidate)
+        if Path(candidate).exists() and _python_at_least(candidate, version):
+            return candidate, tried
+    return None, tried
+
+
+def modular_python(session: nox.Session) -> str | None:
+    """A Python 3.12 env with the lab's modular packages, or None to skip their tests.
+
+    ``REPRO_GOLDEN_MODULAR_PYTHON`` wins when set (empty: skip); otherwise
+    ``.nox/modular`` is built once with a Python >= 3.12 (pyenv's, found by
+    :func:`find_python`) and reused; without one the tests skip and the
+    session says why.
+    """
+    if MODULAR_ENV_VAR in os.environ:
+        return os.environ[MODULAR_ENV_VAR] or None
+    interpreter, tried = find_python(MODULAR_MIN_PYTHON)
+    if interpreter is None:
+        session.warn(
+            "no Python >= {}.{} found (tried: {}); the modular parity tests skip".format(
+                *MODULAR_MIN_PYTHON, ", ".join(tried) or "nothing"
+            )
+        )
+        return None
+    return _ensure_env(
+        session,
+        MODULAR_ENV,
+        (*TORCH_PINS, *MODULAR_PINS),
+        project=False,
+        interpreter=interpreter,
+    )
+
+
 def _junit_counts(path: Path) -> tuple[int, int]:
     """(tests run, tests skipped) from a JUnit XML file pytest wrote."""
     root = ET.parse(path).getroot()
@@ -137,8 +233,8 @@ def tests(session: nox.Session) -> None:
     """The test suite, VisCy parity included; fails when pytest collected or ran no test at all."""
     python = shared_python(session)
     viscy = viscy_python(session)
-    if viscy is not None:
-        session.env[VISCY_ENV_VAR] = viscy
+    session.env[VISCY_ENV_VAR] = viscy or ""
+    session.env[MODULAR_ENV_VAR] = modular_python(session) or ""
     args = session.posargs or ["-q"]
     total, skipped = _pytest(
         session,
@@ -261,9 +357,8 @@ def plugin_import_seconds(python: str, *, repeat: int = 7, after: str = "") -> f
 def bench(session: nox.Session) -> None:
     """Runs every ``benchmarks/*.py`` there is, then prints the plugin's import time."""
     python = shared_python(session)
-    viscy = viscy_python(session)
-    if viscy is not None:
-        session.env[VISCY_ENV_VAR] = viscy
+    session.env[VISCY_ENV_VAR] = viscy_python(session) or ""
+    session.env[MODULAR_ENV_VAR] = modular_python(session) or ""
     scripts = sorted((ROOT / "benchmarks").glob("*.py"))
     if not scripts:
         session.log("no benchmarks/*.py to run")
