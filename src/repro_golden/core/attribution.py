@@ -117,7 +117,7 @@ def attribute(
     o_env = obtained_environment or EnvironmentFingerprint.unknown()
     changes += [
         FieldChange("environment", name, _text(a), _text(b))
-        for name, (a, b) in sorted(g_env.differences(o_env).items())
+        for name, (a, b) in g_env.differences(o_env).items()
     ]
     changes += _diff("code", _code(golden_provenance), _code(obtained_provenance))
     areas = {c.area for c in changes}
@@ -125,7 +125,10 @@ def attribute(
     if "inputs" in areas:
         diagnosis = "the inputs differ: the values are expected to change; regenerate or fix them"
     elif not areas and known:
-        diagnosis = "inputs, environment and code identical: the run itself is not reproducible"
+        diagnosis = (
+            "inputs, environment and code recorded identical: the values changed without a "
+            "recorded cause (a nondeterministic run, or the store was edited)"
+        )
     elif areas == {"code"}:
         diagnosis = "inputs and environment identical: the code under test changed these values"
     elif "environment" in areas and known:
