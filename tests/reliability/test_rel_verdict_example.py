@@ -1,0 +1,120 @@
+"""Done-when of issue 11 on the committed ``golden/example``, with a store predicted here.
+
+The store as predicted passes; one element changed by 1e-3, 1e-6 or one ulp fails
+``check`` (exit 1) and the ``golden_regression`` fixture, since the golden set expects
+bit-for-bit results in this environment. With a fingerprint that says another device,
+the full copy judges every element: 1e-3 is violated, 1e-6 and one ulp are within the
+case tolerance. Judged by summaries alone (golden files without a full copy), the
+small changes pass only with the detection-limit warning, and ``--golden-strict``
+fails them. Predicts the example once per module (about 20 s on two CPU cores).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rel_stores import cli
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "example"
+DELTAS = ("1e-3", "1e-6", "ulp")
+
+
+@pytest.fixture(scope="module")
+def predicted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch")
+    from repro_golden.config.case import Case
+    from repro_golden.examples import generate_example
+    from repro_golden.inference.predict import predict
+
+    case_file = generate_example(tmp_path_factory.mktemp("example"), case="example")
+    out = tmp_path_factory.mktemp("predicted") / "emb.zarr"
+    return Path(predict(Case.load(case_file), output=out, progress=False).path)
+
+
+def _changed(source: Path, target: Path, delta: str, *, device: str | None = None) -> Path:
+    import zarr
+
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    root = zarr.open_group(str(target), mode="r+")
+    values = root["X"]
+    value = np.float32(values[5, 7])
+    if delta == "ulp":
+        values[5, 7] = np.nextafter(value, np.float32(np.inf))
+    else:
+        values[5, 7] = np.float32(value + np.float32(float(delta)))
+    if device is not None:
+        node = root["uns/repro_golden"]
+        provenance = json.loads(str(node[()]))
+        provenance["environment"].update(
+            device_type=device, device_name="NVIDIA H200", compute_capability="9.0"
+        )
+        node[()] = json.dumps(provenance, sort_keys=True)
+    return target
+
+
+def test_the_store_as_predicted_passes(predicted: Path) -> None:
+    result = cli("check", predicted, "--golden", GOLDEN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 identical" in result.stdout
+
+
+@pytest.mark.parametrize("delta", DELTAS)
+def test_one_changed_element_fails_check_here(predicted: Path, tmp_path: Path, delta: str) -> None:
+    changed = _changed(predicted, tmp_path / "changed.zarr", delta)
+    result = cli("check", changed, "--golden", GOLDEN)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "changed where results reproduce bit for bit" in result.stdout
+
+
+def test_one_changed_element_fails_the_fixture(predicted: Path, pytester: pytest.Pytester) -> None:
+    for delta in DELTAS:
+        _changed(predicted, pytester.path / f"changed-{delta}.zarr", delta)
+    pytester.makepyfile(
+        test_inner=f"""
+import pytest
+from pathlib import Path
+
+@pytest.mark.parametrize("delta", {list(DELTAS)!r})
+def test_changed(golden_regression, delta):
+    here = Path(__file__).parent
+    golden_regression.check(here / f"changed-{{delta}}.zarr", golden_dir={str(GOLDEN)!r})
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)
+    assert "changed where results reproduce bit for bit" in result.stdout.str()
+
+
+@pytest.mark.parametrize(("delta", "status"), [("1e-3", 1), ("1e-6", 0), ("ulp", 0)])
+def test_another_device_is_judged_by_the_full_copy(
+    predicted: Path, tmp_path: Path, delta: str, status: int
+) -> None:
+    changed = _changed(predicted, tmp_path / "gpu.zarr", delta, device="cuda")
+    result = cli("check", changed, "--golden", GOLDEN)
+    assert result.returncode == status, result.stdout + result.stderr
+    assert "golden full copy" in result.stdout
+    assert "consistent" not in result.stdout
+    expected = "violated" if status else "within tolerance"
+    assert f"1 {expected}" in result.stdout
+
+
+@pytest.mark.parametrize("delta", ["1e-6", "ulp"])
+def test_another_device_on_summaries_warns_and_strict_fails(
+    predicted: Path, tmp_path: Path, delta: str
+) -> None:
+    summaries = tmp_path / "summaries.golden"
+    written = cli("golden", "write", predicted, "--out", summaries, "--full-copy-limit", "0")
+    assert written.returncode == 0, written.stderr
+    changed = _changed(predicted, tmp_path / "gpu.zarr", delta, device="cuda")
+    result = cli("check", changed, "--golden", summaries)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 consistent" in result.stdout
+    assert "1 passed on summaries alone" in result.stdout
+    assert "could go unseen" in result.stdout
+    strict = cli("check", changed, "--golden", summaries, "--golden-strict")
+    assert strict.returncode == 1, strict.stdout + strict.stderr
