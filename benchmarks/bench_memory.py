@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timepoints", type=int, default=2, help="time points of the 1x plate")
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument(
-        "--cache-mib", type=int, nargs="+", default=[1024, 32], help="cache_bytes settings, MiB"
+        "--cache-mib", type=int, nargs="+", default=[1024, 16], help="cache_bytes settings, MiB"
     )
     parser.add_argument("--dir", type=Path, default=None, help="keep plates and the example here")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,28 @@ def test_regions_equal_numpy(stored: tuple[RegionReader, np.ndarray, bool], data
     want = expected[t][list(channels)][:, bounds[0], bounds[1], bounds[2]]
     assert region.shape == want.shape
     assert np.array_equal(region, want)
+    dirty = np.full(want.size + 5, 123, dtype=reader.dtype)  # a reused buffer, not zeroed
+    into = dirty[: want.size].reshape(want.shape)
+    assert reader.read(t, channels, *bounds, out=into) is into
+    assert np.array_equal(into, want)
+
+
+def test_out_must_match_the_region(stored: tuple[RegionReader, np.ndarray, bool]) -> None:
+    reader, _, _ = stored
+    with pytest.raises(ValueError, match="expected"):
+        reader.read(0, (0,), slice(0, 1), slice(0, 2), slice(0, 2), out=np.empty((1, 1, 2, 3)))
+
+
+def test_threads_sharing_a_reader_get_their_own_regions(
+    stored: tuple[RegionReader, np.ndarray, bool],
+) -> None:
+    reader, expected, _ = stored
+    jobs = [(t, c) for t in range(SHAPE[0]) for c in range(3)] * 4
+    full = tuple(slice(0, size) for size in SHAPE[2:])
+    with ThreadPoolExecutor(4) as pool:
+        regions = list(pool.map(lambda job: reader.read(job[0], (job[1],), *full), jobs))
+    for (t, c), region in zip(jobs, regions, strict=True):
+        assert np.array_equal(region[0], expected[t][c]), (t, c)
 
 
 def test_missing_chunk_falls_back_to_zarr_fill_value(tmp_path: Path) -> None:

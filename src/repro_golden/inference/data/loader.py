@@ -132,6 +132,7 @@ class BatchStream:
         self._stop = threading.Event()
         self._read_threads = max(1, read_threads)
         self._pin_memory = pin_memory
+        self._scratch = threading.local()  # each worker's region buffer, reused (see regions)
         self._thread = threading.Thread(
             target=self._produce, name="repro-golden-reader", daemon=True
         )
@@ -259,18 +260,26 @@ class BatchStream:
             self._normalizer.normalize_patch_(slot, step.fov)
 
     def _read_frame(self, step: FrameRead, reader: RegionReader, box: _Box) -> np.ndarray:
-        """Decode the (C, Z, Y, X) region ``box`` of the step's frame.
+        """Decode the (C, Z, Y, X) region ``box`` of the step's frame into this worker's
+        region buffer (valid until the worker's next read).
 
         A failure is reported as a :class:`DataError` naming the frame.
         """
         y0, y1, x0, x1 = box
+        z = self._geometry.z_slice
+        shape = (len(self._geometry.channels), z.stop - z.start, y1 - y0, x1 - x0)
+        size = int(np.prod(shape))
+        buffer = getattr(self._scratch, "region", None)
+        if buffer is None or buffer.size < size or buffer.dtype != reader.dtype:
+            buffer = self._scratch.region = np.empty(size, dtype=reader.dtype)
         try:
             return reader.read(
                 step.t,
                 self._geometry.channels,
-                self._geometry.z_slice,
+                z,
                 slice(y0, y1),
                 slice(x0, x1),
+                out=buffer[:size].reshape(shape),
             )
         except Exception as error:
             fov = self._index.fovs[step.fov]

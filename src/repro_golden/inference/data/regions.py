@@ -9,12 +9,21 @@ taken only for plain local zarr v2 arrays (C order, no filters, a numcodecs
 compressor or none); any other array, and any region touching a chunk file
 that is absent (whose fill value zarr knows best), is read through ``zarr``.
 Both paths return identical values (tested against each other).
+
+Memory: a reader used by many threads for many frames allocates nothing
+chunk- or region-sized per read when given ``out``. Each thread decodes into
+its own reused chunk buffer, and the caller's ``out`` is filled in place, so
+glibc never fragments its per-thread arenas with short-lived 16 MiB blocks
+(measured: that fragmentation alone let the reader's peak RSS grow with the
+number of frames read, not with what it holds).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +40,36 @@ class RegionReader:
         self._array = zarr.open_array(path, mode="r")
         self._direct = _DirectV2.open(path)
 
-    def read(self, t: int, channels: tuple[int, ...], z: slice, y: slice, x: slice) -> np.ndarray:
-        """The (C, Z, Y, X) region, channels in the order given."""
-        if self._direct is not None:
-            region = self._direct.read(t, channels, z, y, x)
-            if region is not None:
-                return region
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The array's dtype (that of every region read)."""
+        return np.dtype(self._array.dtype)
+
+    def read(
+        self,
+        t: int,
+        channels: tuple[int, ...],
+        z: slice,
+        y: slice,
+        x: slice,
+        *,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The (C, Z, Y, X) region, channels in the order given; in ``out`` when given
+        (which must have the region's shape and the array's dtype)."""
+        shape = (len(channels), z.stop - z.start, y.stop - y.start, x.stop - x.start)
+        if out is None:
+            out = np.empty(shape, dtype=self.dtype)
+        elif out.shape != shape or out.dtype != self.dtype:
+            raise ValueError(f"out is {out.dtype}{out.shape}, expected {self.dtype}{shape}")
+        if self._direct is not None and self._direct.read(t, channels, z, y, x, out):
+            return out
         if list(channels) == list(range(channels[0], channels[0] + len(channels))):
-            return np.asarray(self._array[t, channels[0] : channels[0] + len(channels), z, y, x])
-        return np.stack([np.asarray(self._array[t, c, z, y, x]) for c in channels])
+            out[...] = self._array[t, channels[0] : channels[0] + len(channels), z, y, x]
+        else:
+            for position, channel in enumerate(channels):
+                out[position] = self._array[t, channel, z, y, x]
+        return out
 
 
 class _DirectV2:
@@ -52,6 +82,7 @@ class _DirectV2:
         self.separator = meta.get("dimension_separator") or "."
         compressor = meta.get("compressor")
         self.codec = None if compressor is None else numcodecs.get_codec(compressor)
+        self._scratch = threading.local()
 
     @classmethod
     def open(cls, path: Path) -> _DirectV2 | None:
@@ -77,21 +108,28 @@ class _DirectV2:
     def _chunk(self, key: tuple[int, ...]) -> np.ndarray | None:
         file = self.path / self.separator.join(str(k) for k in key)
         try:
-            raw = file.read_bytes()
+            with open(file, "rb") as stream:
+                size = os.fstat(stream.fileno()).st_size
+                data = getattr(self._scratch, "data", None)
+                if data is None or len(data) < size:
+                    data = self._scratch.data = bytearray(size)
+                raw = memoryview(data)[: stream.readinto(memoryview(data)[:size])]
         except FileNotFoundError:
             return None
         if self.codec is None:
-            decoded: Any = raw
-        else:
-            decoded = self.codec.decode(raw)
+            return np.frombuffer(raw, dtype=self.dtype).reshape(self.chunks)
+        scratch = getattr(self._scratch, "chunk", None)
+        if scratch is None:
+            scratch = self._scratch.chunk = np.empty(self.chunks, dtype=self.dtype)
+        decoded = self.codec.decode(raw, out=scratch)
         return np.frombuffer(decoded, dtype=self.dtype).reshape(self.chunks)
 
     def read(
-        self, t: int, channels: tuple[int, ...], z: slice, y: slice, x: slice
-    ) -> np.ndarray | None:
-        """The region, or ``None`` when a chunk file is missing (the caller falls back)."""
+        self, t: int, channels: tuple[int, ...], z: slice, y: slice, x: slice, out: np.ndarray
+    ) -> bool:
+        """Fill ``out`` with the region; False when a chunk file is missing (the caller
+        falls back to zarr, which knows the fill value)."""
         bounds = [(z.start, z.stop), (y.start, y.stop), (x.start, x.stop)]
-        out = np.empty((len(channels), *(stop - start for start, stop in bounds)), dtype=self.dtype)
         spans = [
             range(start // size, (stop - 1) // size + 1)
             for (start, stop), size in zip(bounds, self.chunks[2:], strict=True)
@@ -100,7 +138,7 @@ class _DirectV2:
             for key in itertools.product(*spans):
                 chunk = self._chunk((t // self.chunks[0], channel // self.chunks[1], *key))
                 if chunk is None:
-                    return None
+                    return False
                 source: list[slice] = [
                     slice(t % self.chunks[0], t % self.chunks[0] + 1),
                     slice(channel % self.chunks[1], channel % self.chunks[1] + 1),
@@ -111,4 +149,4 @@ class _DirectV2:
                     source.append(slice(lo - index * size, hi - index * size))
                     target.append(slice(lo - start, hi - start))
                 out[position][tuple(target)] = chunk[tuple(source)][0, 0]
-        return out
+        return True
