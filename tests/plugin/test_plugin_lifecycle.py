@@ -138,7 +138,13 @@ def test_embedding_regression_lifecycle(
     ref = pytester.path / "ref.zarr"
     pytester.makepyfile(test_reference=REFERENCE_TEST)
 
+    # A missing reference fails, saying where it looked, and is never made from this run.
     result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*No reference at {ref}*rerun with --force-regen*"])
+    assert not ref.exists()
+
+    result = pytester.runpytest("--force-regen")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*File not found in data directory, created:*"])
     assert (ref / "X").is_dir()

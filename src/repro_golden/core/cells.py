@@ -20,6 +20,7 @@ from repro_golden.core.outcomes import (
     CellDiff,
     CellSet,
     CellSetKind,
+    Measured,
     Outcome,
 )
 
@@ -27,6 +28,8 @@ from repro_golden.core.outcomes import (
 MAX_CELLS = 20
 #: Columns listed per cell.
 MAX_COLUMNS = 8
+#: Rows kept per FOV and array for the session summary's pictures (evenly strided beyond).
+MAX_MEASURED_ROWS = 4096
 
 Index = Mapping[str, np.ndarray]
 
@@ -139,3 +142,30 @@ def name_violated_rows(outcomes: Sequence[Outcome], store: EmbeddingsStore) -> t
         cells = tuple(CellDiff(cell=c) for c in cells_at(outcome.fov, index, v.rows[:MAX_CELLS]))
         named.append(dataclasses.replace(outcome, violation=dataclasses.replace(v, cells=cells)))
     return tuple(named)
+
+
+def measure_rows(obtained: np.ndarray, expected: np.ndarray) -> Measured:
+    """Per-row largest absolute error and cosine similarity of two ``(rows, columns)`` blocks.
+
+    A NaN or inf that differs counts as an infinite error; rows beyond
+    :data:`MAX_MEASURED_ROWS` are sampled evenly (the maximum is over all rows).
+    """
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        a = obtained.astype(np.float64)
+        e = expected.astype(np.float64)
+        diff = np.abs(a - e)
+        same = (a == e) | (np.isnan(a) & np.isnan(e))
+        diff = np.where(same, 0.0, np.where(np.isnan(diff), np.inf, diff))
+        row_max = diff.max(axis=1) if diff.size else np.zeros(a.shape[0])
+        dots = np.einsum("ij,ij->i", a, e)
+        norms = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", e, e))
+        cosine = np.where(norms > 0, dots / norms, np.where(dots == 0, 1.0, np.nan))
+    n = row_max.shape[0]
+    keep = np.arange(n) if n <= MAX_MEASURED_ROWS else np.linspace(0, n - 1, MAX_MEASURED_ROWS)
+    keep = keep.astype(np.int64)
+    return Measured(
+        max_abs_error=float(row_max.max()) if n else 0.0,
+        rows=tuple(int(i) for i in keep),
+        row_max_abs=tuple(float(v) for v in row_max[keep]),
+        row_cosine=tuple(float(v) for v in cosine[keep]),
+    )

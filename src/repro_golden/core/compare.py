@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from repro_golden.core.cells import cell_diffs, cell_sets
+from repro_golden.core.cells import cell_diffs, cell_sets, measure_rows
 from repro_golden.core.digest import (
     array_digest,
     canonical_dtype,
@@ -293,7 +293,12 @@ def _full_values(
         )
     if close.all():
         return Outcome(
-            fov, array, Status.WITHIN_TOLERANCE, f"allclose holds ({tolerance})", rows=rows
+            fov,
+            array,
+            Status.WITHIN_TOLERANCE,
+            f"allclose holds ({tolerance})",
+            rows=rows,
+            measured=measure_rows(obtained, reference),
         )
     bad_rows = np.flatnonzero(~close.all(axis=1))
     bad = ~close
@@ -327,6 +332,7 @@ def _full_values(
         f"{elements} of {close.size} elements outside {tolerance}",
         rows=rows,
         violation=violation,
+        measured=measure_rows(obtained, reference),
     )
 
 

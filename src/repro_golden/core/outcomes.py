@@ -218,6 +218,23 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class Measured:
+    """What a full-tensor comparison measured row by row, for pictures people look at.
+
+    ``row_max_abs[i]`` is the largest ``|obtained - expected|`` in row ``rows[i]``
+    (``inf`` where NaN or inf differ) and ``row_cosine[i]`` the cosine similarity
+    of the two rows; at most a few thousand rows are kept (evenly strided), so
+    ``rows`` says which. Not part of the JSON report (its size would follow the
+    data); the session summary draws from it.
+    """
+
+    max_abs_error: float
+    rows: tuple[int, ...]
+    row_max_abs: tuple[float, ...]
+    row_cosine: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The result for one FOV (``None``: whole dataset) and array (``None``: the FOV's rows)."""
 
@@ -232,6 +249,8 @@ class Outcome:
     cell_sets: tuple[CellSet, ...] = ()
     detection_limit: float | None = None
     """Where only summaries judged: a single-element change below this could go unseen."""
+    measured: Measured | None = None
+    """Per-row errors measured on full tensors (None: identical, or only summaries judged)."""
 
     @property
     def passed(self) -> bool:
@@ -256,6 +275,9 @@ class Outcome:
             "violation": None if self.violation is None else self.violation.to_dict(),
             "cell_sets": [c.to_dict() for c in self.cell_sets],
             "detection_limit": _json_float(self.detection_limit),
+            "measured_max_abs_error": (
+                None if self.measured is None else _json_float(self.measured.max_abs_error)
+            ),
         }
 
 

@@ -103,6 +103,11 @@ def _evidence(outcome: Outcome, cells_shown: int = CELLS_SHOWN) -> str:
     return text
 
 
+def evidence_text(outcome: Outcome) -> str:
+    """The one-line evidence of an outcome, as the terminal and Markdown reports show it."""
+    return _evidence(outcome)
+
+
 def _capped(description: str, cells_shown: int) -> str:
     """A cell-set description with at most ``cells_shown`` cells spelled out."""
     head, _, listed = description.partition(": ")

@@ -5,11 +5,20 @@ Imported only when a test uses ``golden_regression`` or ``embedding_regression``
 ``--force-regen`` and ``--regen-all`` behave exactly as pytest-regressions
 users know:
 
-- expected file missing: it is written and the test fails, naming it;
+- expected golden files missing: they are written and the test fails, naming them;
 - expected file present: the obtained data is compared; a difference fails
   with the explanation, and under ``--force-regen`` the expected file is
   rewritten (the test still fails, so the change is seen);
 - ``--regen-all``: expected files are rewritten and the tests pass.
+
+Guard rails beyond pytest-regressions: a full reference (a zarr) is never
+created from the code under test unless ``--force-regen`` or ``--regen-all``
+asks for it (a missing one fails, saying where it looked: a mistyped path
+must not become next run's reference); golden files of another case are
+never rewritten, not even under a regen flag; ``expected_case`` refuses
+golden files or a reference recorded for another case; an unusable
+embeddings store fails before anything is created, so no empty
+``<test>.golden/`` folders are left behind.
 
 pytest-regressions works on one expected *file*; ours are directories, so the
 "file" it sees is a marker inside the directory (``golden.json`` for golden
@@ -101,8 +110,10 @@ class _RegressionCheck:
         max_rows: int = 20,
         default_golden_dir: Path | None = None,
         golden_strict: bool = False,
+        case_name: str | None = None,
     ) -> None:
         self._golden_strict = golden_strict
+        self._case_name = case_name
         self._default_golden_dir = default_golden_dir
         self._datadir = datadir
         self._original_datadir = original_datadir
@@ -129,12 +140,23 @@ class _RegressionCheck:
         paths = [stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md")]
         for path in paths:
             report.write(path)
+        self._record(report)
         return paths
+
+    def _record(self, report: ComparisonReport) -> None:
+        """Hand the report to the session summary (:mod:`repro_golden.plugin.session_summary`)."""
+        from repro_golden.plugin.session_summary import record_check
+
+        record_check(self._request, self.kind, report)
+
+    def _regen_asked(self) -> bool:
+        config = self._request.config
+        return bool(config.getoption("force_regen") or config.getoption("regen_all"))
 
     def _failure(self, headline: str, lines: list[str], report: ComparisonReport) -> str:
         reports = self._write_reports(report)
         parts = [headline, *(f"  {line}" for line in lines), ""]
-        parts.append(report.render_terminal(max_rows=self._max_rows))
+        parts.append(report.render_terminal(max_rows=self._max_rows, json_report=reports[0]))
         parts += ["", "Reports: " + ", ".join(str(p) for p in reports), REGEN_HINT]
         return "\n".join(parts)
 
@@ -174,8 +196,13 @@ class GoldenRegressionFixture(_RegressionCheck):
         case: Any = None,
         basename: str | None = None,
         strict: bool | None = None,
+        expected_case: str | None = None,
     ) -> None:
         """Check ``embeddings`` (an AnnData zarr) against the golden files in ``golden_dir``.
+
+        ``expected_case``, as ``repro-golden check --case``: golden files written
+        for another case fail the test (and are never rewritten, regen flag or
+        not); golden files this check writes record it as their case.
 
         ``strict`` (default: ``--golden-strict`` / ini ``golden_strict``) fails checks
         that only summaries could judge ("consistent").
@@ -203,6 +230,11 @@ class GoldenRegressionFixture(_RegressionCheck):
         obtained_dir = self._work_dir / f"{name}.obtained.golden"
         reference_path = Path(reference) if reference is not None else None
         record = _case_record(case)
+        if record is None and expected_case is not None:
+            record = expected_case
+        _used(self._request, target)
+        _usable_or_fail(embeddings)
+        existed = target.exists()
 
         def dump(path: Path) -> None:
             from repro_golden.api import write_golden
@@ -211,8 +243,29 @@ class GoldenRegressionFixture(_RegressionCheck):
             if directory == obtained_dir:
                 write_golden(embeddings, directory, case=record)
                 return
-            with _locked(directory):
-                write_golden(embeddings, directory, case=record)
+            recorded = _recorded_case(directory)
+            wanted = _case_name(record) or self._case_name
+            if recorded is not None and wanted is not None and recorded != wanted:
+                pytest.fail(
+                    f"Golden files at {directory} are of case {recorded!r}, this check's case "
+                    f"is {wanted!r}: they are not rewritten (a regen flag rewrites only a "
+                    "case's own golden files). Point golden_dir at this case's directory.",
+                    pytrace=False,
+                )
+            keep_case = record if record is not None else recorded
+            try:
+                with _locked(directory):
+                    if (directory / GOLDEN_MANIFEST).is_file():
+                        write_golden(embeddings, directory, case=keep_case)
+                    else:  # new: published whole, or not at all
+                        with atomic_directory(
+                            directory, overwrite=True, what="golden files"
+                        ) as tmp:
+                            write_golden(embeddings, tmp, case=keep_case)
+            except BaseException:
+                if not existed:
+                    _remove_if_empty(directory)
+                raise
 
         def compare(obtained: Path, expected: Path) -> None:
             __tracebackhide__ = True
@@ -226,8 +279,11 @@ class GoldenRegressionFixture(_RegressionCheck):
                         tolerance=tolerance,
                         reference=reference_path,
                         strict=self._golden_strict if strict is None else strict,
+                        case=expected_case,
                     )
             except InputError as exc:
+                if exc.key == "case" and _is_within(exc.path, expected.parent):
+                    pytest.fail(f"Golden files at {expected.parent}: {exc}", pytrace=False)
                 if _is_within(exc.path, expected.parent):
                     raise AssertionError(
                         f"Golden files at {expected.parent} cannot be used: {exc}\n{REGEN_HINT}"
@@ -248,6 +304,66 @@ class GoldenRegressionFixture(_RegressionCheck):
             check_fn=compare,
             dump_fn=dump,
         )
+
+
+def _used(request: pytest.FixtureRequest, target: Path) -> None:
+    from repro_golden.plugin.session_summary import record_used
+
+    record_used(request.config, target)
+
+
+def _usable_or_fail(embeddings: Path) -> None:
+    """Fail the test before anything is written when ``embeddings`` cannot be read."""
+    __tracebackhide__ = True
+    from repro_golden.core.embeddings import EmbeddingsStore
+
+    try:
+        EmbeddingsStore(embeddings)
+    except InputError as exc:
+        pytest.fail(f"Embeddings cannot be checked: {exc}", pytrace=False)
+
+
+def _case_name(record: str | Mapping[str, Any] | None) -> str | None:
+    if isinstance(record, Mapping):
+        name = record.get("name")
+        return None if name is None else str(name)
+    return record
+
+
+def _recorded_case(directory: Path) -> str | None:
+    """The case recorded in an existing ``golden.json`` (None: absent or unreadable)."""
+    import json
+
+    try:
+        data = json.loads((directory / GOLDEN_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    case = data.get("case") if isinstance(data, dict) else None
+    return case if isinstance(case, str) else None
+
+
+def _reference_case_or_fail(store: Path, expected_case: str) -> None:
+    __tracebackhide__ = True
+    from repro_golden.core.embeddings import EmbeddingsStore
+
+    try:
+        provenance = EmbeddingsStore(store).provenance() or {}
+    except InputError:
+        return  # reported as unusable by the comparison itself
+    recorded = provenance.get("case_name")
+    if recorded is None and isinstance(provenance.get("case"), Mapping):
+        recorded = provenance["case"].get("name")
+    if recorded is not None and recorded != expected_case:
+        pytest.fail(
+            f"Reference {store} was predicted for case {recorded!r}, expected case "
+            f"{expected_case!r}",
+            pytrace=False,
+        )
+
+
+def _remove_if_empty(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        directory.rmdir()
 
 
 def _zarr_marker(store: Path, fallback: Path | None = None) -> str:
@@ -273,14 +389,17 @@ class EmbeddingRegressionFixture(_RegressionCheck):
         reference: str | Path | None = None,
         tolerance: ToleranceSpec | None = None,
         basename: str | None = None,
+        expected_case: str | None = None,
     ) -> None:
         """Compare every tensor of ``embeddings`` with ``reference`` (allclose, ``tolerance``).
 
         Rows are matched by the index columns (never the ``obs`` index), so
         reordered, missing or extra rows are reported as such. A missing
-        reference is created as a copy of ``embeddings`` (and the test fails);
-        ``--force-regen`` replaces a reference that differs. ``reference``
-        defaults to ``<module data dir>/<basename>.zarr``.
+        reference fails, saying where it was looked for; only ``--force-regen``
+        or ``--regen-all`` create it (as a copy of ``embeddings``), and
+        ``--force-regen`` replaces a reference that differs. ``expected_case``
+        refuses a reference whose provenance records another case.
+        ``reference`` defaults to ``<module data dir>/<basename>.zarr``.
         """
         __tracebackhide__ = True
         embeddings = Path(embeddings)
@@ -290,6 +409,18 @@ class EmbeddingRegressionFixture(_RegressionCheck):
         )
         spec = tolerance  # None: the reference's recorded case tolerance, as compare applies
         marker = _zarr_marker(target, embeddings)
+        _used(self._request, target)
+        _usable_or_fail(embeddings)
+        if not target.exists() and not self._regen_asked():
+            how = "the reference argument" if reference is not None else "the default location"
+            pytest.fail(
+                f"No reference at {target} (from {how}). A full reference is never created "
+                "from the code under test without being asked: rerun with --force-regen (or "
+                "--regen-all) to make this run's embeddings the reference, or fix the path.",
+                pytrace=False,
+            )
+        if expected_case is not None and target.exists():
+            _reference_case_or_fail(target, expected_case)
 
         def dump(path: Path) -> None:
             store = path.parent

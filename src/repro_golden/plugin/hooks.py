@@ -65,7 +65,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "hpc(*roles): needs the cluster case's files (roles among ckpt, data, tracks, "
         "reference; all when none given); skipped naming each missing path.",
     )
-    config.stash[_SETTINGS_KEY] = resolve_settings(config, os.environ)
+    settings = resolve_settings(config, os.environ)
+    config.stash[_SETTINGS_KEY] = settings
+    from repro_golden.plugin import session_summary, unused
+
+    assert settings.summary_dir is not None
+    session_summary.configure(config, settings.summary_formats, settings.summary_dir)
+    unused.configure(config, settings)
 
 
 def golden_settings_of(config: pytest.Config) -> GoldenSettings:
@@ -175,6 +181,8 @@ def golden_regression(
         report_dir=golden_report_dir,
         work_dir=tmp_path,
         max_rows=golden_settings.max_rows,
+        golden_strict=golden_settings.strict,
+        case_name=case_name,
         default_golden_dir=(
             golden_settings.golden_dir(case_name)
             if golden_settings.golden_root_configured and case_name is not None

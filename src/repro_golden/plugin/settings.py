@@ -42,6 +42,10 @@ class GoldenSettings:
     device: str | None = None
     max_rows: int = 20
     golden_root_configured: bool = False
+    strict: bool = False
+    summary_formats: tuple[str, ...] = ()
+    summary_dir: Path | None = None
+    unused: str = "warn"
 
     @property
     def active(self) -> bool:
@@ -121,6 +125,39 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="N",
         help="Rows in the failure table of worst FOVs and rows (default 20).",
     )
+    group.addoption(
+        "--golden-strict",
+        action="store_true",
+        default=None,
+        help="Fail golden checks that only summaries could judge ('consistent'): only "
+        "identical or measured within-tolerance results pass (default: ini golden_strict).",
+    )
+    group.addoption(
+        "--golden-summary",
+        default=None,
+        metavar="FORMATS",
+        help="Write a session summary of every golden check: html, json or html,json "
+        "(merged across xdist workers; default: ini golden_summary, else none).",
+    )
+    group.addoption(
+        "--golden-summary-dir",
+        default=None,
+        metavar="DIR",
+        help="Where --golden-summary writes summary.html / summary.json (default: ini "
+        "golden_summary_dir, else the report dir, else <rootdir>/golden-summary).",
+    )
+    group.addoption(
+        "--golden-unused",
+        default=None,
+        choices=("off", "warn", "fail", "delete"),
+        help="Golden directories under the golden roots that no test of a complete session "
+        "used: list them (warn, the default), fail the session, or delete them (only "
+        "inside the roots); off: say nothing (default: ini golden_unused).",
+    )
+    parser.addini("golden_strict", "Fail summary-only ('consistent') golden checks.", type="bool")
+    parser.addini("golden_summary", "Session summary formats (html, json).", default="")
+    parser.addini("golden_summary_dir", "Where the session summary is written.", default="")
+    parser.addini("golden_unused", "off, warn, fail or delete unused golden files.", default="")
     parser.addini("golden_cases", "Cases to run when --golden-case is not given.", type="args")
     parser.addini(
         "golden_case_dirs", "Directories holding <case>.yaml files.", type="paths", default=[]
@@ -181,7 +218,22 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str]) -> Golde
     if root is None and environ.get(ROOT_ENV_VAR):
         root, origin = Path(environ[ROOT_ENV_VAR]).expanduser(), f"${ROOT_ENV_VAR}"
     max_rows = config.getoption("golden_max_rows")
+    strict = config.getoption("golden_strict")
+    summary_dir, _ = option_or_ini("golden_summary_dir", "golden_summary_dir")
+    unused = config.getoption("golden_unused") or config.getini("golden_unused") or "warn"
+    if unused not in ("off", "warn", "fail", "delete"):
+        raise pytest.UsageError(
+            f"ini golden_unused: expected off, warn, fail or delete, got {unused!r}"
+        )
+    from repro_golden.plugin.session_summary import parse_formats
+
     return GoldenSettings(
+        strict=bool(config.getini("golden_strict")) if strict is None else bool(strict),
+        summary_formats=parse_formats(
+            config.getoption("golden_summary") or config.getini("golden_summary")
+        ),
+        summary_dir=summary_dir or report_dir or rootpath / "golden-summary",
+        unused=unused,
         rootpath=rootpath,
         cases=cases,
         case_dirs=case_dirs,
