@@ -19,6 +19,7 @@ from repro_golden.core.fingerprint import EnvironmentFingerprint
 from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT
 from repro_golden.core.golden_write import write_golden_files
 from repro_golden.core.report import ComparisonReport
+from repro_golden.core.stages import divergence_note
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 from repro_golden.errors import ConfigError, EmbeddingsError
 
@@ -132,6 +133,7 @@ def compare_embeddings(
         tolerance if tolerance is not None else _store_tolerance(ref)
     )
     outcomes = tuple(compare_stores(obtained_store, ref, tolerances))
+    stage_note = divergence_note(obtained_store.provenance(), ref.provenance())
     return ComparisonReport(
         outcomes=outcomes,
         tolerance=tolerances.default,
@@ -139,5 +141,5 @@ def compare_embeddings(
         reference=str(reference),
         mode="full tensors",
         extra={"tolerance": tolerances.to_dict()},
-        notes=obtained_store.notes + ref.notes,
+        notes=((stage_note,) if stage_note else ()) + obtained_store.notes + ref.notes,
     )

@@ -30,6 +30,7 @@ from repro_golden.core.golden_summarize import store_environment, summarize
 from repro_golden.core.golden_types import Golden
 from repro_golden.core.outcomes import Outcome, Status
 from repro_golden.core.report import ComparisonReport
+from repro_golden.core.stages import divergence_note
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 from repro_golden.errors import ConfigError, GoldenFileError
 
@@ -146,6 +147,9 @@ def check_store(
         notes.append(
             f"results reproduce bit for bit here ({expectation.evidence}): any change fails"
         )
+    stage_note = divergence_note(obtained.provenance(), _get(golden.provenance, "embeddings"))
+    if stage_note is not None:  # where a prediction started to differ (issue 10)
+        notes.append(stage_note)
     outcomes = compare_summaries(summarize(obtained, full_copy_limit=0), golden, tolerances)
     pending: set[tuple[str | None, str | None]] = {
         (o.fov, o.array)

@@ -186,6 +186,17 @@ def first_divergence(
     return Divergence(None)
 
 
+def divergence_note(
+    obtained: Mapping[str, Any] | None, reference: Mapping[str, Any] | None
+) -> str | None:
+    """The report's line naming the first diverging stage; None unless both sides carry
+    stage digests and some stage differs (a store made by another tool records none)."""
+    if stages_of(obtained) is None or stages_of(reference) is None:
+        return None
+    divergence = first_divergence(obtained, reference)
+    return None if divergence.identical else divergence.render()
+
+
 def _total(sizes: Sequence[Any]) -> int | None:
     return None if any(s is None for s in sizes) else sum(int(s) for s in sizes)
 
