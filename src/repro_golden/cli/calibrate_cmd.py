@@ -95,9 +95,14 @@ def run(args: argparse.Namespace) -> int:
             path=case.source,
             key="golden",
         )
+    import logging
+
     import lightning.pytorch  # noqa: F401  (needs the predict extra; configures its loggers)
 
     from repro_golden.inference.predict import predict
+
+    for logger in ("lightning.pytorch", "lightning.fabric"):  # start-up chatter is not ours
+        logging.getLogger(logger).setLevel(logging.WARNING)
 
     store = GoldenStore(golden_dir)
     golden = store.read(expected_case=case.name) if store.manifest.is_file() else None
