@@ -22,11 +22,17 @@ A FOV digest hashes the FOV name, row count and its index and array digests; the
 dataset digest hashes the FOV digests in first-appearance order (Merkle style): one
 comparison says "identical", and the per-FOV digests point at what changed.
 Paths and timestamps never enter a digest.
+
+Inputs are hashed here too, in the tagged form ``xxh3_128:<hex>``:
+:func:`file_digest` (checkpoint and config files), :func:`json_digest`
+(metadata) and :func:`input_array_digest` (the example inputs' array form).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -135,3 +141,47 @@ def dataset_digest(fov_digests: Iterable[tuple[str, str]]) -> str:
 def bytes_digest(data: bytes) -> str:
     """xxh3-128 hex digest of raw bytes (content addressing of sketch files)."""
     return xxhash.xxh3_128_hexdigest(data)
+
+
+# --- tagged digests of inputs: files, JSON values, example input arrays ----------------
+
+DIGEST_ALGORITHM = "xxh3_128"
+_FILE_CHUNK = 1 << 20
+
+
+def tagged(hexdigest: str) -> str:
+    """``xxh3_128:<hex>``: the self-describing form provenance and ``inputs.json`` record."""
+    return f"{DIGEST_ALGORITHM}:{hexdigest}"
+
+
+def file_digest(path: str | Path) -> str:
+    """Tagged digest of a file's bytes, streamed in 1 MiB pieces (checkpoints, configs)."""
+    hasher = xxhash.xxh3_128()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(_FILE_CHUNK):
+            hasher.update(chunk)
+    return tagged(hasher.hexdigest())
+
+
+def json_digest(value: Any) -> str:
+    """Tagged digest of a JSON value in canonical JSON (sorted keys, compact, no NaN)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return tagged(xxhash.xxh3_128(text.encode("utf-8")).hexdigest())
+
+
+def input_array_digest(array: Any) -> str:
+    """Tagged digest of an input array (plate images, tracks, checkpoint tensors).
+
+    Canonical form of ``repro-golden/example-inputs/1``: a JSON header
+    ``{"dtype": <little-endian dtype str>, "shape": [...]}`` and a newline, then the
+    values in C order, little endian. It differs from :func:`array_digest` (a
+    binary header, NaN canonicalised) because the recorded ``inputs.json`` digests
+    were made with it; both forms live here so there is one digest module.
+    """
+    values = np.asarray(array)
+    dtype = values.dtype.newbyteorder("<")  # single-byte dtypes keep "|"
+    canonical = np.ascontiguousarray(values, dtype=dtype)
+    header = json.dumps({"dtype": dtype.str, "shape": list(values.shape)}, separators=(",", ":"))
+    hasher = xxhash.xxh3_128(header.encode("ascii") + b"\n")
+    hasher.update(canonical.tobytes())
+    return tagged(hasher.hexdigest())

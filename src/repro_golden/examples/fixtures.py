@@ -21,12 +21,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import xxhash
 
 from repro_golden.core.atomic import safe_component, write_text_atomic
+from repro_golden.core.digest import input_array_digest
+from repro_golden.core.digest import json_digest as json_digest  # re-exported for inputs.py
 from repro_golden.errors import FixtureDriftError, GoldenFileError
 
 SCHEMA = "repro-golden/example-inputs/1"
@@ -39,21 +37,8 @@ _REGEN_HINT = "repro-golden example DIR --case {case} --force-regen-fixtures"
 _MAX_LISTED = 20
 
 
-def array_digest(array: Any) -> str:
-    """Digest of an array's canonical bytes (dtype, shape, C order, little endian)."""
-    values = np.asarray(array)
-    dtype = values.dtype.newbyteorder("<")  # single-byte dtypes keep "|"
-    canonical = np.ascontiguousarray(values, dtype=dtype)
-    header = json.dumps({"dtype": dtype.str, "shape": list(values.shape)}, separators=(",", ":"))
-    hasher = xxhash.xxh3_128(header.encode("ascii") + b"\n")
-    hasher.update(canonical.tobytes())
-    return f"{ALGORITHM}:{hasher.hexdigest()}"
-
-
-def json_digest(value: Any) -> str:
-    """Digest of a JSON-serialisable value in canonical JSON."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return f"{ALGORITHM}:{xxhash.xxh3_128(text.encode('utf-8')).hexdigest()}"
+array_digest = input_array_digest
+"""Digest of an array's canonical bytes (:func:`repro_golden.core.digest.input_array_digest`)."""
 
 
 @dataclass(frozen=True)

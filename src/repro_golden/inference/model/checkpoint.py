@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import xxhash
 from torch import Tensor, nn
 
+from repro_golden.core.digest import file_digest as file_digest  # the one digest module
 from repro_golden.errors import CheckpointError
 
 _PREFIX = "model."
 _MAX_LISTED = 20
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -35,15 +34,6 @@ class LoadedCheckpoint:
     path: Path
     digest: str
     num_tensors: int
-
-
-def file_digest(path: str | Path) -> str:
-    """``xxh3_128:<hex>`` of the file's bytes (streamed; recorded in provenance)."""
-    hasher = xxhash.xxh3_128()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            hasher.update(chunk)
-    return f"xxh3_128:{hasher.hexdigest()}"
 
 
 def _read(path: Path, *, weights_only: bool) -> Any:
