@@ -251,13 +251,26 @@ class BatchStream:
         rows: np.ndarray,
         slots: list[np.ndarray],
     ) -> None:
-        """One planned read, on a worker: decode the region, cut and normalize its patches."""
+        """One planned read, on a worker: decode the region, cut and normalize its patches.
+
+        Normalization is elementwise, so it is done on whichever holds fewer
+        elements: the region before cutting (float plates, crowded frames) or
+        each cut patch; the bits are the same either way.
+        """
         region = self._read_frame(step, reader, box)
+        whole_region = (
+            bool(slots)
+            and region.dtype == slots[0].dtype
+            and region.size <= len(slots) * slots[0].size
+        )
+        if whole_region:
+            self._normalizer.normalize_patch_(region, step.fov)
         y0, _, x0, _ = box
         for position, slot in zip(step.positions, slots, strict=True):
             wy0, wy1, wx0, wx1 = self._window(int(rows[position]))
             slot[...] = region[:, :, wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0]
-            self._normalizer.normalize_patch_(slot, step.fov)
+            if not whole_region:
+                self._normalizer.normalize_patch_(slot, step.fov)
 
     def _read_frame(self, step: FrameRead, reader: RegionReader, box: _Box) -> np.ndarray:
         """Decode the (C, Z, Y, X) region ``box`` of the step's frame into this worker's

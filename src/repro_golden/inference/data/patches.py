@@ -137,7 +137,7 @@ class Normalizer:
                 )
 
     def normalize_patch_(self, patch: np.ndarray, fov: int) -> None:
-        """Normalize one float (C, Z, Y, X) patch of FOV number ``fov`` in place.
+        """Normalize one float (C, Z, Y, X) patch (or region) of FOV number ``fov`` in place.
 
         float32 patches are computed in float32; float64 ones (float64 plates)
         in float64 with the float32 statistics widened, as VisCy's promotion
