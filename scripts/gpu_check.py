@@ -247,11 +247,13 @@ def lab_scale(work: Path, example: Path, cells: int, size: int, cuda: bool) -> N
     rate, _ = reader_rate(case_file, pinned=cuda)
     say("lab-scale reader alone", f"{rate:.0f} cells/s (setup included)")
     seconds, done = predict_case(case_file, work / f"lab-{device}.zarr", device)
-    verdict = "met" if seconds < GOAL_SECONDS else "NOT met"
+    goal = ""
+    if cuda and cells == LAB_CELLS:
+        verdict = "met" if seconds < GOAL_SECONDS else "NOT met"
+        goal = f" (goal < {GOAL_SECONDS:.0f} s: {verdict})"
     say(
         f"lab-scale end to end on {device}",
-        f"{done} cells in {seconds:.1f} s = {done / seconds:.0f} cells/s "
-        f"(goal < {GOAL_SECONDS:.0f} s for {LAB_CELLS}: {verdict})",
+        f"{done} cells in {seconds:.1f} s = {done / seconds:.0f} cells/s{goal}",
     )
 
 
