@@ -283,7 +283,9 @@ class GoldenRegressionFixture(_RegressionCheck):
                     )
             except InputError as exc:
                 if exc.key == "case" and _is_within(exc.path, expected.parent):
-                    pytest.fail(f"Golden files at {expected.parent}: {exc}", pytrace=False)
+                    # Not an AssertionError: a regen flag must not rewrite another case's files.
+                    message = f"Golden files at {expected.parent}: {exc}"
+                    raise pytest.fail.Exception(message, pytrace=False) from None
                 if _is_within(exc.path, expected.parent):
                     raise AssertionError(
                         f"Golden files at {expected.parent} cannot be used: {exc}\n{REGEN_HINT}"

@@ -128,7 +128,8 @@ def fov_error_chart(check: dict[str, Any]) -> str:
             )
             label += ", not measured (summaries only)"
         else:
-            y = axis.y(error if error > 0 else 10.0**axis.low)
+            # Zero error (identical) is drawn as a thin bar on the floor, so it is seen.
+            y = axis.y(error) if error > 0 else base - 3
             kind = "at least " if point["bound"] else ""
             label += f", max abs error {kind}{error:.3g}"
             opacity = "0.5" if point["bound"] else "1"
