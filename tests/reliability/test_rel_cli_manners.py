@@ -32,13 +32,17 @@ def test_unknown_report_format_is_refused_before_the_verdict(reference: Path, go
     assert ".json, .md or .html" in result.stderr
 
 
-def test_closed_pipe_keeps_the_status_and_prints_no_traceback(
-    tmp_path: Path, reference: Path
-) -> None:
-    data = arrays()
-    data["X"] = data["X"] + np.float32(1.0)  # every FOV violated: a long report
-    obtained = write_store(tmp_path / "obtained.zarr", data)
-    command = [sys.executable, "-m", "repro_golden", "compare", obtained, reference]
+def test_closed_pipe_keeps_the_status_and_prints_no_traceback(tmp_path: Path) -> None:
+    data = arrays(rows_per_fov=400)
+    # One FOV per row, every one violated: a report far longer than a pipe's buffer.
+    data["fov_name"] = np.asarray([f"A/1/{i}" for i in range(data["X"].shape[0])], dtype=object)
+    reference = write_store(tmp_path / "reference-many.zarr", data, chunk_rows=400)
+    data = {**data, "X": data["X"] + np.float32(1.0)}
+    obtained = write_store(tmp_path / "obtained.zarr", data, chunk_rows=400)
+    command = [
+        *(sys.executable, "-m", "repro_golden", "compare", obtained, reference),
+        *("--max-rows", "100000"),
+    ]
     pipeline = subprocess.run(
         ["bash", "-o", "pipefail", "-c", '"$@" | head -n 1', "_", *map(str, command)],
         capture_output=True,
