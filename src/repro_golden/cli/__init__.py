@@ -43,6 +43,7 @@ _COMMAND_MODULES = (
     "repro_golden.cli.predict_cmd",
     "repro_golden.cli.golden_cmd",
     "repro_golden.cli.calibrate_cmd",
+    "repro_golden.cli.triangulate_cmd",
 )
 
 

@@ -98,6 +98,16 @@ def load_viscy_config(path: str | Path) -> Case:
     return case_from_viscy(read_yaml_mapping(source), source=source, base_dir=Path.cwd())
 
 
+def _known(args: Mapping[str, Any], config: type) -> dict[str, Any]:
+    """Only the arguments ``config`` (a case dataclass) reads, VisCy's aliases included."""
+    from dataclasses import fields
+
+    from repro_golden.config.data import _ALIASES
+
+    known = {f.name for f in fields(config)} | set(_ALIASES)
+    return {k: v for k, v in args.items() if k in known}
+
+
 def _class_block(
     value: Any, expected: tuple[str, ...], *, key: str, source: Path, any_class: bool = False
 ) -> Mapping[str, Any]:
@@ -239,6 +249,9 @@ def case_from_viscy(
     data_args = _class_block(
         mapping.get("data"), DATA_CLASSES, key="data", source=source, any_class=any_classes
     )
+    if any_classes:  # the lab's own arguments are LightningCLI's to judge, not the oracle's
+        data_args = _known(data_args, DataConfig)
+        encoder_args = _known(encoder_args, ModelConfig)
     trainer = mapping.get("trainer") or {}
     if not isinstance(trainer, Mapping):
         raise ConfigError("expected a mapping", path=source, key="trainer")
