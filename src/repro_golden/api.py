@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_golden.core.check import check_store, recorded_tolerance
-from repro_golden.core.compare import compare_stores
+from repro_golden.core.compare import CompareMode, compare_stores
 from repro_golden.core.embeddings import EmbeddingsStore
 from repro_golden.core.fingerprint import EnvironmentFingerprint
 from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT
@@ -139,7 +139,7 @@ def compare_embeddings(
         tolerance=tolerances.default,
         obtained=str(obtained),
         reference=str(reference),
-        mode="full tensors",
+        mode=CompareMode.FULL_TENSORS,
         extra={"tolerance": tolerances.to_dict()},
         notes=((stage_note,) if stage_note else ()) + obtained_store.notes + ref.notes,
     )

@@ -179,8 +179,8 @@ def test_fast_statistics_match_the_direct_ones() -> None:
     block = np.random.default_rng(7).normal(3.0, 2.0, size=(50, 40)).astype(np.float32)
     _, fast = block_sketch(block, signs_for(40))
     slow = array_stats(block)
-    assert fast["min"] == slow["min"]
-    assert fast["max"] == slow["max"]
-    assert fast["mean"] == pytest.approx(slow["mean"], rel=1e-12)
-    assert fast["std"] == pytest.approx(slow["std"], rel=1e-9)
-    assert fast["row_norm_quantiles"] == pytest.approx(slow["row_norm_quantiles"], rel=1e-12)
+    assert fast.minimum == slow.minimum
+    assert fast.maximum == slow.maximum
+    assert fast.mean == pytest.approx(slow.mean, rel=1e-12)
+    assert fast.std == pytest.approx(slow.std, rel=1e-9)
+    assert fast.row_norm_quantiles == pytest.approx(slow.row_norm_quantiles, rel=1e-12)

@@ -12,7 +12,7 @@ is stated in the report and recorded with the expectation. Torch-free.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +140,7 @@ def store_drift(
 
 
 def propose(
-    drifts: list[Mapping[str, Drift]], *, margin: float = DEFAULT_MARGIN, floor: ToleranceSpec
+    drifts: Sequence[Mapping[str, Drift]], *, margin: float = DEFAULT_MARGIN, floor: ToleranceSpec
 ) -> ArrayTolerances | None:
     """``None`` (identical) when every drift is zero, else ``atol = margin x max |diff|`` per
     array (never below ``floor``'s atol/rtol, the case tolerance)."""

@@ -21,7 +21,12 @@ from typing import Any
 
 from repro_golden.core.attribution import attribute
 from repro_golden.core.cells import name_violated_rows
-from repro_golden.core.compare import compare_full_copy, compare_stores, compare_summaries
+from repro_golden.core.compare import (
+    CompareMode,
+    compare_full_copy,
+    compare_stores,
+    compare_summaries,
+)
 from repro_golden.core.embeddings import EmbeddingsStore
 from repro_golden.core.expectations import Expectation, ExpectationKind, select
 from repro_golden.core.fingerprint import EnvironmentFingerprint
@@ -156,7 +161,7 @@ def check_store(
         for o in outcomes
         if o.fov is not None and o.array is not None and o.status in _JUDGED
     }
-    mode = "golden summaries"
+    mode = CompareMode.GOLDEN_SUMMARIES
     full: dict[tuple[str | None, str | None], Outcome] = {}
     if golden.full is not None and pending:
         full = {
@@ -169,9 +174,9 @@ def check_store(
             for o in compare_stores(obtained, EmbeddingsStore(reference), tolerances, only=pending)
         }
     if golden.full is not None:
-        mode = "golden full copy"
+        mode = CompareMode.GOLDEN_FULL_COPY
     elif reference is not None:
-        mode = "golden summaries + full reference"
+        mode = CompareMode.GOLDEN_AND_REFERENCE
     if full:
         # Dataset-wide column outcomes (fov None) are superseded by the full comparison.
         outcomes = tuple(

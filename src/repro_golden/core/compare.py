@@ -15,6 +15,7 @@ question. NaN policy follows :class:`~repro_golden.core.tolerance.ToleranceSpec`
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -31,6 +32,7 @@ from repro_golden.core.golden_types import Golden
 from repro_golden.core.outcomes import Outcome, Status, Violation
 from repro_golden.core.summary import (
     Evidence,
+    EvidenceKind,
     RowStats,
     StoredRows,
     check_columns,
@@ -43,6 +45,16 @@ from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 
 Tolerances = ToleranceSpec | ArrayTolerances
 """One tolerance for every array, or a default with per-array overrides."""
+
+
+class CompareMode(enum.StrEnum):
+    """What judged the values of a report (``ComparisonReport.mode``)."""
+
+    GOLDEN_SUMMARIES = "golden summaries"
+    GOLDEN_FULL_COPY = "golden full copy"
+    GOLDEN_AND_REFERENCE = "golden summaries + full reference"
+    FULL_TENSORS = "full tensors"
+
 
 MAX_LISTED_ROWS = 20
 
@@ -322,7 +334,7 @@ def _full_values(
         max_abs_error=float(diff.max()),
         max_rel_error=float(rel.max()),
         min_cosine=float(finite_cos.min()) if finite_cos.size else None,
-        checks=("allclose",),
+        checks=(EvidenceKind.ALLCLOSE,),
     )
     elements = int(bad.sum())
     return Outcome(

@@ -47,7 +47,7 @@ from repro_golden.core.golden_types import (
     FullCopy,
     Golden,
 )
-from repro_golden.core.summary import ColumnAccumulator, StoredRows
+from repro_golden.core.summary import ArrayStats, ColumnAccumulator, StoredRows
 from repro_golden.core.tolerance import ArrayTolerances
 from repro_golden.errors import ConfigError, GoldenFileError
 
@@ -495,7 +495,7 @@ def encode_manifest(golden: Golden, sketch: dict[str, Any], full: dict[str, Any]
                 "index_digest": f.index_digest,
                 "index_multiset_digest": f.index_multiset_digest,
                 "arrays": {
-                    name: {"digest": f.array_digests[name], "stats": f.stats[name]}
+                    name: {"digest": f.array_digests[name], "stats": f.stats[name].to_dict()}
                     for name in f.array_digests
                 },
             }
@@ -543,7 +543,7 @@ def golden_from(
             index_digest=f["index_digest"],
             index_multiset_digest=f["index_multiset_digest"],
             array_digests={k: v["digest"] for k, v in f["arrays"].items()},
-            stats={k: v["stats"] for k, v in f["arrays"].items()},
+            stats={k: ArrayStats.from_mapping(v["stats"]) for k, v in f["arrays"].items()},
         )
         for f in data["fovs"]
     )

@@ -8,7 +8,6 @@ form fits ``full_copy_limit``). Torch-free.
 from __future__ import annotations
 
 import platform
-from typing import Any
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from repro_golden.core.golden_types import (
 )
 from repro_golden.core.summary import (
     FLAG_NAN,
+    ArrayStats,
     ColumnAccumulator,
     RowStats,
     block_sketch,
@@ -92,7 +92,7 @@ def summarize(
     offset = 0
     for block in store.iter_fovs():
         digests = {"index": index_digest(block.index)}
-        stats: dict[str, dict[str, Any]] = {}
+        stats: dict[str, ArrayStats] = {}
         for name in names:
             values = block.arrays[name]
             rows, stats[name] = block_sketch(values, signs[name], columns[name])

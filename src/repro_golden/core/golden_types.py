@@ -15,7 +15,7 @@ import numpy as np
 
 from repro_golden.core.expectations import Expectation
 from repro_golden.core.fingerprint import EnvironmentFingerprint
-from repro_golden.core.summary import ColumnAccumulator, RowStats, StoredRows
+from repro_golden.core.summary import ArrayStats, ColumnAccumulator, RowStats, StoredRows
 from repro_golden.core.tolerance import ArrayTolerances
 
 DEFAULT_FULL_COPY_LIMIT = 2 * 1024 * 1024
@@ -33,7 +33,7 @@ class FovGolden:
     index_digest: str
     index_multiset_digest: str
     array_digests: dict[str, str]
-    stats: dict[str, dict[str, Any]]
+    stats: dict[str, ArrayStats]
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,9 @@ overflow). Otherwise the check says "consistent", which proves nothing.
 
 from __future__ import annotations
 
+import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +108,7 @@ class RowStats:
 
 def block_sketch(
     block: np.ndarray, signs: np.ndarray, columns: ColumnAccumulator | None = None
-) -> tuple[RowStats, dict[str, Any]]:
+) -> tuple[RowStats, ArrayStats]:
     """Row sketch and human statistics of one FOV block, converting to float64 once.
 
     When ``columns`` is given, the block is also added to it. One pass of each kind
@@ -145,6 +147,83 @@ def block_sketch(
     return rows, stats
 
 
+class EvidenceKind(enum.StrEnum):
+    """Which summary check proved a violation (``Violation.checks`` holds these values)."""
+
+    ROW_SUM = "row sum"
+    ROW_PROJECTION = "row signed projection"
+    ROW_NORM = "row norm"
+    COLUMN_SUM = "column sum"
+    COLUMN_NORM = "column norm"
+    FOV_MAXIMUM = "FOV maximum"
+    FOV_MINIMUM = "FOV minimum"
+    NAN_NOT_EQUAL = "NaN present and equal_nan is false"
+    NAN_COUNT = "NaN count"
+    POSINF_COUNT = "posinf count"
+    NEGINF_COUNT = "neginf count"
+    NONFINITE_OBTAINED = "non-finite obtained where reference row is finite"
+    FINITE_OBTAINED = "finite obtained where reference row has NaN/inf"
+    ALLCLOSE = "allclose"
+
+
+@dataclass(frozen=True)
+class ArrayStats:
+    """Human statistics of one FOV's array (what ``golden.json`` shows per FOV and array).
+
+    ``mean``, ``std``, ``minimum``, ``maximum`` are over finite values (``None`` when
+    there are none); ``nan``, ``posinf``, ``neginf`` count non-finite values;
+    ``row_norm_quantiles`` are the 0, 5, 50, 95 and 100 % quantiles of finite row norms.
+    """
+
+    rows: int
+    nan: int
+    posinf: int
+    neginf: int
+    mean: float | None
+    std: float | None
+    minimum: float | None
+    maximum: float | None
+    row_norm_quantiles: tuple[float, ...]
+
+    def count(self, kind: str) -> int:
+        """The count of ``"nan"``, ``"posinf"`` or ``"neginf"``."""
+        return int(getattr(self, kind))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (keys ``min``/``max`` as in schema 1); inverse of :meth:`from_mapping`."""
+        return {
+            "rows": self.rows,
+            "nan": self.nan,
+            "posinf": self.posinf,
+            "neginf": self.neginf,
+            "mean": self.mean,
+            "std": self.std,
+            "min": self.minimum,
+            "max": self.maximum,
+            "row_norm_quantiles": list(self.row_norm_quantiles),
+        }
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ArrayStats:
+        """From :meth:`to_dict`'s form, already validated by the golden format."""
+
+        def number(key: str) -> float | None:
+            value = data[key]
+            return None if value is None else float(value)
+
+        return cls(
+            rows=int(data["rows"]),
+            nan=int(data["nan"]),
+            posinf=int(data["posinf"]),
+            neginf=int(data["neginf"]),
+            mean=number("mean"),
+            std=number("std"),
+            minimum=number("min"),
+            maximum=number("max"),
+            row_norm_quantiles=tuple(float(q) for q in data["row_norm_quantiles"]),
+        )
+
+
 def _stats_dict(
     rows: int,
     counts: tuple[int, int, int],
@@ -153,26 +232,26 @@ def _stats_dict(
     low: float | None,
     high: float | None,
     norms: np.ndarray,
-) -> dict[str, Any]:
+) -> ArrayStats:
     finite_norms = norms[np.isfinite(norms)]
-    return {
-        "rows": rows,
-        "nan": counts[0],
-        "posinf": counts[1],
-        "neginf": counts[2],
-        "mean": mean if mean is not None and math.isfinite(mean) else None,
-        "std": std if std is not None and math.isfinite(std) else None,
-        "min": low,
-        "max": high,
-        "row_norm_quantiles": (
-            [float(q) for q in np.quantile(finite_norms, NORM_QUANTILES)]
+    return ArrayStats(
+        rows=rows,
+        nan=counts[0],
+        posinf=counts[1],
+        neginf=counts[2],
+        mean=mean if mean is not None and math.isfinite(mean) else None,
+        std=std if std is not None and math.isfinite(std) else None,
+        minimum=low,
+        maximum=high,
+        row_norm_quantiles=(
+            tuple(float(q) for q in np.quantile(finite_norms, NORM_QUANTILES))
             if finite_norms.size
-            else []
+            else ()
         ),
-    }
+    )
 
 
-def array_stats(block: np.ndarray, norms: np.ndarray | None = None) -> dict[str, Any]:
+def array_stats(block: np.ndarray, norms: np.ndarray | None = None) -> ArrayStats:
     """Human statistics of one FOV's array; float64, over finite values only."""
     values = np.asarray(block)
     finite = np.isfinite(values)
@@ -299,10 +378,10 @@ def check_rows(obtained: RowStats, stored: StoredRows, *, width: int, tol: Toler
     inf_rows = ref_clean & (obt_flags != 0) & safe
     bad = np.flatnonzero(nan_rows | inf_rows)
     if bad.size:
-        found.add("non-finite obtained where reference row is finite", bad, math.inf)
+        found.add(EvidenceKind.NONFINITE_OBTAINED, bad, math.inf)
     bad = np.flatnonzero(obt_clean & ~ref_clean)
     if bad.size:
-        found.add("finite obtained where reference row has NaN/inf", bad, math.inf)
+        found.add(EvidenceKind.FINITE_OBTAINED, bad, math.inf)
     both = np.flatnonzero(ref_clean & obt_clean)
     if both.size:
         checks = _interval_checks(
@@ -317,7 +396,10 @@ def check_rows(obtained: RowStats, stored: StoredRows, *, width: int, tol: Toler
             stored_eta=ETA32,
             tol=tol,
         )
-        labels = {"sum": ("row sum", "row signed projection"), "norm": ("row norm", None)}
+        labels = {
+            "sum": (EvidenceKind.ROW_SUM, EvidenceKind.ROW_PROJECTION),
+            "norm": (EvidenceKind.ROW_NORM, None),
+        }
         for key, (excess, bound) in checks.items():
             for which, label in enumerate(labels[key]):
                 if label is None:
@@ -359,36 +441,34 @@ def single_element_limit(stored: StoredRows, *, width: int, tol: Tolerance) -> f
 
 
 def check_extrema(
-    obtained: dict[str, Any], reference: dict[str, Any], *, tol: Tolerance, equal_nan: bool
+    obtained: ArrayStats, reference: ArrayStats, *, tol: Tolerance, equal_nan: bool
 ) -> Evidence:
     """Sound FOV-level check from :func:`array_stats` of both sides (module docstring)."""
     found = _Collector()
-    counts = ("nan", "posinf", "neginf")
-    if not equal_nan and (obtained["nan"] or reference["nan"]):
-        found.add("NaN present and equal_nan is false", None, math.inf)
-    if obtained["nan"] != reference["nan"]:
-        found.add(f"NaN count {obtained['nan']} != {reference['nan']}", None, math.inf)
-    ref_absmax = max(abs(reference["min"] or 0.0), abs(reference["max"] or 0.0))
+    if not equal_nan and (obtained.nan or reference.nan):
+        found.add(EvidenceKind.NAN_NOT_EQUAL, None, math.inf)
+    if obtained.nan != reference.nan:
+        found.add(f"{EvidenceKind.NAN_COUNT} {obtained.nan} != {reference.nan}", None, math.inf)
+    ref_absmax = max(abs(reference.minimum or 0.0), abs(reference.maximum or 0.0))
     safe = tol.atol + tol.rtol * ref_absmax < tol.max_float / 4
-    for key in counts[1:]:
-        if obtained[key] < reference[key] or (obtained[key] > reference[key] and safe):
-            found.add(f"{key} count {obtained[key]} != {reference[key]}", None, math.inf)
-    clean = all(obtained[k] == 0 and reference[k] == 0 for k in counts)
-    if clean and safe and reference["max"] is not None and obtained["max"] is not None:
-        r_max, r_min, a_max, a_min = (
-            reference["max"],
-            reference["min"],
-            obtained["max"],
-            obtained["min"],
-        )
+    for kind in (EvidenceKind.POSINF_COUNT, EvidenceKind.NEGINF_COUNT):
+        key = kind.value.split()[0]
+        a, r = obtained.count(key), reference.count(key)
+        if a < r or (a > r and safe):
+            found.add(f"{kind} {a} != {r}", None, math.inf)
+    clean = not any(s.nan or s.posinf or s.neginf for s in (obtained, reference))
+    if clean and safe and reference.maximum is not None and obtained.maximum is not None:
+        r_max, a_max = reference.maximum, obtained.maximum
+        r_min = reference.minimum if reference.minimum is not None else r_max
+        a_min = obtained.minimum if obtained.minimum is not None else a_max
         big = max(abs(r_max), abs(r_min))
         scale = (abs(r_max) + abs(r_min) + abs(a_max) + abs(a_min) + tol.atol) * SLACK
         up = r_max + tol.rtol * (abs(r_max) if tol.rtol <= 1 else big) + tol.atol
         if a_max - up > scale + tol.rtol * big * SLACK:
-            found.add("FOV maximum", None, a_max - r_max)
+            found.add(EvidenceKind.FOV_MAXIMUM, None, a_max - r_max)
         down = r_min - tol.rtol * (abs(r_min) if tol.rtol <= 1 else big) - tol.atol
         if down - a_min > scale + tol.rtol * big * SLACK:
-            found.add("FOV minimum", None, r_min - a_min)
+            found.add(EvidenceKind.FOV_MINIMUM, None, r_min - a_min)
     return found.evidence()
 
 
@@ -438,7 +518,7 @@ def check_columns(
         stored_eta=0.0,
         tol=tol,
     )
-    for key, label in (("sum", "column sum"), ("norm", "column norm")):
+    for key, label in (("sum", EvidenceKind.COLUMN_SUM), ("norm", EvidenceKind.COLUMN_NORM)):
         excess, bound = checks[key]
         hit = np.flatnonzero(excess > 0)
         if hit.size:
