@@ -181,3 +181,18 @@ def test_publish_refuses_a_file_created_meanwhile(tmp_path: Path) -> None:
         write_bytes_atomic(target, b"mine", overwrite=False)
     assert target.read_text() == "theirs"
     assert [p.name for p in tmp_path.iterdir()] == ["golden.json"]
+
+
+def test_full_disk_predict_is_exit_2_and_leaves_nothing(small_disk: Path, tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
+    from tiny_case import write_tiny_case
+
+    case = write_tiny_case(tmp_path / "case")
+    out = small_disk / "runs" / "emb.zarr"
+    result = cli("predict", case, "--output", out, "--no-progress", timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = _one_line(result.stderr)
+    assert str(out) in line
+    assert "cannot write embeddings: no space left on device" in line
+    assert "needed" in line
+    assert list(small_disk.iterdir()) == []

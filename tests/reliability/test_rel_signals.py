@@ -135,3 +135,30 @@ def test_two_writers_without_overwrite_exactly_one_wins(tmp_path: Path) -> None:
         winner = next(i for i, (status, _, _) in enumerate(results) if status == 0)
         assert check_golden(stores[winner], out).passed
         assert _leftovers(tmp_path, out.name) == []
+
+
+def test_two_predicts_without_overwrite_exactly_one_wins(tmp_path: Path) -> None:
+    """Both pass the up-front check; the refusal at publish time decides."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
+    from tiny_case import write_tiny_case
+
+    case = write_tiny_case(tmp_path / "case")
+    out = tmp_path / "emb.zarr"
+    command = [sys.executable, "-m", "repro_golden", "predict", case, "--output", out]
+    runs = [
+        subprocess.Popen(
+            [*command, "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        for _ in range(2)
+    ]
+    results = [(run.wait(timeout=300), *run.communicate()) for run in runs]
+    assert sorted(status for status, _, _ in results) == [0, 2], results
+    loser = next(err for status, _, err in results if status == 2)
+    assert "output exists" in loser
+    assert "Traceback" not in loser
+    assert out.is_dir()
+    assert _leftovers(tmp_path, "emb.zarr") == []
