@@ -202,6 +202,27 @@ def section_write(rows: int, fovs: int) -> None:
         )
 
 
+def section_full_copy(rows: int = 151, fovs: int = 4) -> None:
+    """The full copy of a small case (the example's size): bytes, write and check time."""
+    from repro_golden.api import check_golden, write_golden
+
+    print(f"== full copy ({rows} x (768 + 32) float32, {fovs} FOVs: the example case's size)")
+    with tempfile.TemporaryDirectory() as tmp:
+        obtained, reference = write_pair(Path(tmp), rows, 768, 32, fovs, noise=True)
+        with_full = best_of(3, lambda: write_golden(reference, Path(tmp) / "full"))
+        sketch_only = best_of(
+            3, lambda: write_golden(reference, Path(tmp) / "sketch", full_copy_limit=0)
+        )
+        full = next((Path(tmp) / "full").glob("full-*.bin")).stat().st_size
+        raw = rows * 800 * 4
+        check = best_of(3, lambda: check_golden(obtained, Path(tmp) / "full"))
+        print(
+            f"  full copy {full / 1e3:.0f} kB = {100 * full / raw:.0f}% of {raw / 1e3:.0f} kB "
+            f"raw (byte shuffle + zlib 9); golden write {with_full:.2f} s with it, "
+            f"{sketch_only:.2f} s without; check (every element by allclose) {check:.2f} s"
+        )
+
+
 def section_compare(rows: int, width: int, fovs: int) -> None:
     print(f"== streaming compare ({rows} rows x ({width} + 16) float32, {fovs} FOVs)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -304,6 +325,7 @@ def main() -> None:
     section_imports()
     section_throughput(args.rows, args.fovs)
     section_write(args.rows, args.fovs)
+    section_full_copy()
     if not args.skip_compare:
         section_compare(args.compare_rows, args.compare_width, args.compare_fovs)
 

@@ -58,7 +58,7 @@ class GoldenStore:
         """
         blobs = {"sketch": encode_sketch(golden)}
         if golden.full is not None:
-            blobs["full"] = encode_full(golden.full.arrays)
+            blobs["full"] = golden.full.encoded or encode_full(golden.full.arrays)
         entries = {k: file_entry(k, bytes_digest(b), len(b)) for k, b in blobs.items()}
         text = encode_manifest(golden, entries["sketch"], entries.get("full"))
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -154,7 +154,8 @@ def _full_copy(
         )
         for name, parts in blocks.items()
     }
-    return FullCopy(full) if len(encode_full(full)) <= limit else None
+    encoded = encode_full(full)
+    return FullCopy(full, encoded) if len(encoded) <= limit else None
 
 
 def _concat_rows(parts: list[RowStats]) -> RowStats:

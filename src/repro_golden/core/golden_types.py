@@ -65,6 +65,8 @@ class FullCopy:
     """
 
     arrays: dict[str, np.ndarray]
+    encoded: bytes = field(default=b"", compare=False, repr=False)
+    """The file bytes when already encoded (by :func:`summarize`, which had to measure them)."""
 
     def rows(self, array: str, start: int, stop: int) -> np.ndarray:
         return self.arrays[array][start:stop]
