@@ -306,7 +306,8 @@ def gpu_repro(session: nox.Session) -> None:
     python = shared_python(session)
     args = list(session.posargs)
     if not any(a == "--golden-case" or a.startswith("--golden-case=") for a in args):
-        args += ["--golden-case", "hpc"]
+        # The cluster case by the builtin, and by the lab's own modular pipeline.
+        args += ["--golden-case", "hpc,hpc_modular"]
     total, skipped = _pytest(
         session,
         python,

@@ -214,10 +214,10 @@ def compare_stores(ours: Path, theirs: Path) -> list[str]:
     import numpy as np
     import pandas as pd
 
-    a = ad.read_zarr(ours)
     with warnings.catch_warnings():
-        # VisCy's obs index repeats per batch ("0".."15" again and again); expected.
+        # The writers' obs index repeats per batch ("0".."15" again and again); expected.
         warnings.filterwarnings("ignore", message="Observation names are not unique")
+        a = ad.read_zarr(ours)
         b = ad.read_zarr(theirs)
     problems: list[str] = []
     columns = [c for c in INDEX_COLUMNS if c in b.obs.columns]

@@ -65,10 +65,25 @@ class RunnerEvents:
         return self.by_kind.get(kind)
 
 
+def expanded_config(config: Path, private: Path) -> Path:
+    """The config LightningCLI reads: ``config`` itself, or a copy in ``private`` with
+    ``${VAR}`` / ``${VAR:-default}`` expanded as in case files (cluster paths from the
+    environment; an unset variable without default is a :class:`ConfigError`)."""
+    from repro_golden.config.data import expand_env
+
+    text = config.read_text(encoding="utf-8")
+    if "${" not in text:
+        return config
+    target = private / f"expanded-{config.name}"
+    target.write_text(expand_env(text, source=config, key="config"), encoding="utf-8")
+    return target
+
+
 def _spec(
     case: Case,
     spec: LightningSpec,
     *,
+    config: Path,
     writer_output: Path,
     device: str | None,
     batch_size: int | None,
@@ -89,7 +104,7 @@ def _spec(
     if ckpt is not None:
         overrides["ckpt_path"] = str(Path(ckpt).resolve())
     return {
-        "config": str(spec.config.resolve()),
+        "config": str(config.resolve()),
         "writer_output": str(writer_output),
         "preimport": list(spec.preimport),
         "numerics": {
@@ -270,6 +285,7 @@ def run_lightning(
             _spec(
                 case,
                 spec,
+                config=expanded_config(spec.config, private),
                 writer_output=writer_output,
                 device=device,
                 batch_size=batch_size,
