@@ -22,8 +22,8 @@ from tiny_case import write_tiny_case
 from repro_golden.api import write_golden
 from repro_golden.cli import main
 from repro_golden.config.case import Case
-from repro_golden.inference.pipelines.triangulate import Verdict, decide
 from repro_golden.inference.predict import predict
+from repro_golden.triangulate import Verdict, decide
 
 HERE = Path(__file__).resolve().parent
 

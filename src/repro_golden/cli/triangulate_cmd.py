@@ -3,7 +3,7 @@
 Runs the case's pipeline under test (``pipeline: lightning``) and the builtin
 oracle on the same inputs, judges both against the case's golden files (or
 reference) and each other, and prints one verdict
-(:mod:`repro_golden.inference.pipelines.triangulate`). Exit 0 when the pipeline
+(:mod:`repro_golden.triangulate`). Exit 0 when the pipeline
 under test reproduces the reference, 1 when it does not (or crashed: a failed
 INFER-02), 2 on bad input.
 """
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import lightning.pytorch  # noqa: F401  (configures its loggers on import)
 
     from repro_golden.inference.pipelines.base import PipelineFailedError
-    from repro_golden.inference.pipelines.triangulate import triangulate
+    from repro_golden.triangulate import triangulate
 
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -19,6 +19,8 @@ reproduces           differs          the oracle moved (the lab's pipeline is fi
 
 When the two predictions differ from each other, their stage digests name
 where they start to (:func:`repro_golden.core.stages.first_divergence`).
+A top-level module beside :mod:`repro_golden.api`: it predicts (inference) and
+judges (the api's check and compare).
 """
 
 from __future__ import annotations
