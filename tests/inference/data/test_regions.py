@@ -89,6 +89,20 @@ def test_regions_equal_numpy(stored: tuple[RegionReader, np.ndarray, bool], data
     assert np.array_equal(into, want)
 
 
+@pytest.mark.parametrize("into", [False, True])
+def test_whole_frames_equal_numpy(
+    stored: tuple[RegionReader, np.ndarray, bool], into: bool
+) -> None:
+    """A region that is a whole chunk is decoded straight into ``out`` (iohub's layout)."""
+    reader, expected, _ = stored
+    full = tuple(slice(0, size) for size in SHAPE[2:])
+    for t in range(SHAPE[0]):
+        for channels in ((0,), (2, 1), (0, 1, 2)):
+            out = np.full((len(channels), *SHAPE[2:]), 9, dtype=reader.dtype) if into else None
+            region = reader.read(t, channels, *full, out=out)
+            assert np.array_equal(region, expected[t][list(channels)]), (t, channels)
+
+
 def test_out_must_match_the_region(stored: tuple[RegionReader, np.ndarray, bool]) -> None:
     reader, _, _ = stored
     with pytest.raises(ValueError, match="expected"):

@@ -232,12 +232,11 @@ class BatchStream:
         y = values["y"][selected]
         x = values["x"][selected]
         y0, y1, x0, x1 = self._geometry.window(0, 0)
-        return (
-            int(y.min()) + y0,
-            int(y.max()) + y1,
-            int(x.min()) + x0,
-            int(x.max()) + x1,
-        )
+        box = (int(y.min()) + y0, int(y.max()) + y1, int(x.min()) + x0, int(x.max()) + x1)
+        height, width = self._index.fovs[step.fov].shape[3:]
+        if 2 * (box[1] - box[0]) * (box[3] - box[2]) >= height * width:
+            return (0, height, 0, width)  # most of it: the whole frame decodes without a copy
+        return box
 
     def _window(self, row: int) -> tuple[int, int, int, int]:
         values = self._index.values

@@ -105,7 +105,9 @@ class _DirectV2:
             return None
         return reader
 
-    def _chunk(self, key: tuple[int, ...]) -> np.ndarray | None:
+    def _chunk(self, key: tuple[int, ...], into: np.ndarray | None = None) -> np.ndarray | None:
+        """The decoded chunk, in this thread's buffer or in ``into`` (a C-contiguous array of
+        the chunk's size); None when its file is missing."""
         file = self.path / self.separator.join(str(k) for k in key)
         try:
             with open(file, "rb") as stream:
@@ -117,8 +119,11 @@ class _DirectV2:
         except FileNotFoundError:
             return None
         if self.codec is None:
-            return np.frombuffer(raw, dtype=self.dtype).reshape(self.chunks)
-        scratch = getattr(self._scratch, "chunk", None)
+            chunk = np.frombuffer(raw, dtype=self.dtype).reshape(self.chunks)
+            if into is not None:
+                into.reshape(self.chunks)[...] = chunk
+            return chunk
+        scratch = into if into is not None else getattr(self._scratch, "chunk", None)
         if scratch is None:
             scratch = self._scratch.chunk = np.empty(self.chunks, dtype=self.dtype)
         decoded = self.codec.decode(raw, out=scratch)
@@ -134,7 +139,15 @@ class _DirectV2:
             range(start // size, (stop - 1) // size + 1)
             for (start, stop), size in zip(bounds, self.chunks[2:], strict=True)
         ]
+        whole_chunk = self.chunks[:2] == (1, 1) and all(
+            start == 0 and stop == size
+            for (start, stop), size in zip(bounds, self.chunks[2:], strict=True)
+        )
         for position, channel in enumerate(channels):
+            if whole_chunk and out[position].flags.c_contiguous:  # decode straight into out
+                if self._chunk((t, channel, 0, 0, 0), into=out[position]) is None:
+                    return False
+                continue
             for key in itertools.product(*spans):
                 chunk = self._chunk((t // self.chunks[0], channel // self.chunks[1], *key))
                 if chunk is None:
