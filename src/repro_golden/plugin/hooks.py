@@ -17,6 +17,12 @@ What it adds:
 - the cluster paths (checkpoint, plate, tracks, reference) from environment
   variables ``REPRO_GOLDEN_HPC_CKPT``, ``..._DATA``, ``..._TRACKS``,
   ``..._REFERENCE``, or from a data root;
+- a session summary (:mod:`repro_golden.plugin.session_summary`): one terminal
+  line counting identical / within tolerance / consistent only / violated
+  checks, and ``--golden-summary=html,json`` files merged across xdist workers;
+- stale golden directories listed, failed on or deleted after a complete
+  session (``--golden-unused``, :mod:`repro_golden.plugin.unused`);
+- ``--golden-strict`` (ini ``golden_strict``): summary-only checks fail;
 - markers ``gpu`` and ``hpc`` that skip with the exact reason;
 - parametrization of any test that asks for ``golden_case_name`` over the
   selected cases (session-scoped, so per-case session fixtures run once).
