@@ -118,3 +118,35 @@ def test_another_device_on_summaries_warns_and_strict_fails(
     assert "could go unseen" in result.stdout
     strict = cli("check", changed, "--golden", summaries, "--golden-strict")
     assert strict.returncode == 1, strict.stdout + strict.stderr
+
+
+def test_fixture_strict_fails_what_only_summaries_judged(pytester: pytest.Pytester) -> None:
+    """``golden_regression.check(strict=True)`` fails a "consistent"; without it, it passes."""
+    from rel_stores import arrays, write_store
+
+    from repro_golden.api import write_golden
+
+    data = arrays()
+    write_golden(
+        write_store(pytester.path / "ref.zarr", data), pytester.path / "g", full_copy_limit=0
+    )
+    data["X"] = data["X"].copy()
+    data["X"][3, 2] += np.float32(1e-6)
+    write_store(pytester.path / "emb.zarr", data)
+    pytester.makepyfile(
+        test_inner="""
+import pytest
+from pathlib import Path
+from repro_golden.core.tolerance import ToleranceSpec
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_strict(golden_regression, strict):
+    here = Path(__file__).parent
+    golden_regression.check(
+        here / "emb.zarr", golden_dir=here / "g", tolerance=ToleranceSpec(1e-5), strict=strict
+    )
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "consistent (strict: unproven)" in result.stdout.str()
