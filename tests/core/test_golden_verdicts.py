@@ -310,3 +310,26 @@ def test_rewrite_keeps_expectations_only_for_unchanged_values(
     assert len(GoldenStore(golden_here).read().expectations) == 1
     write_golden(_store(write_store, "other", _changed(emb, 1e-3), HERE), golden_here)
     assert GoldenStore(golden_here).read().expectations == ()
+
+
+def test_attribution_names_what_moved() -> None:
+    from repro_golden.core.attribution import attribute
+
+    golden = {
+        "checkpoint": {"digest": "xxh3_128:aa"},
+        "inputs": {"A/1/0": {"tracks": "xxh3_128:01"}},
+        "versions": {"torch": "2.14.1"},
+        "code": {"viscy.Model": {"version": "1.0", "commit": "abc"}},
+    }
+    code_moved = {**golden, "code": {"viscy.Model": {"version": "1.0", "commit": "def"}}}
+    verdict = attribute(golden, code_moved, golden_environment=HERE, obtained_environment=HERE)
+    assert verdict.diagnosis.startswith("inputs and environment identical: the code under test")
+    assert [c.field for c in verdict.changes] == ["code.viscy.Model.commit"]
+    inputs_moved = {**golden, "inputs": {"A/1/0": {"tracks": "xxh3_128:02"}}}
+    verdict = attribute(golden, inputs_moved, golden_environment=HERE, obtained_environment=GPU)
+    assert verdict.diagnosis.startswith("the inputs differ")
+    assert {c.area for c in verdict.changes} == {"inputs", "environment"}
+    verdict = attribute(
+        golden, golden, golden_environment=HERE, obtained_environment=GPU, judged_by="X"
+    )
+    assert "environment changed (environment device_type: cpu -> cuda" in verdict.diagnosis

@@ -86,6 +86,9 @@ def _code(provenance: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("versions", "code"):
         if isinstance(provenance.get(key), Mapping):
             _flatten(key, provenance[key], out)
+    pipeline = provenance.get("pipeline")
+    if isinstance(pipeline, Mapping) and isinstance(pipeline.get("versions"), Mapping):
+        _flatten("pipeline.versions", pipeline["versions"], out)
     return out
 
 
