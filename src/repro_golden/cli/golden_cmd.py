@@ -243,7 +243,25 @@ def _handle_write(args: argparse.Namespace) -> int:
         manifest = out / "golden.json"
     size = sum(p.stat().st_size for p in manifest.parent.glob("*") if p.name != "inputs.json")
     print(f"wrote {manifest} ({size / 1e6:.2f} MB) in {time.perf_counter() - started:.2f} s")
+    _describe_written(manifest.parent)
     return EXIT_OK
+
+
+def _describe_written(directory: Any) -> None:
+    """What the golden set will judge with: full copy or summaries, tolerance, expectations."""
+    from repro_golden.core.golden_store import GoldenStore
+
+    golden = GoldenStore(directory).read()
+    if golden.full is not None:
+        print("  judged by: the full copy (allclose on every element)")
+    else:
+        print(
+            "  judged by: summaries (no full copy: larger than "
+            f"{golden.full_copy_limit} bytes compressed, or --full-copy-limit 0)"
+        )
+    print(f"  tolerance: {golden.tolerance if golden.tolerance is not None else 'exact'}")
+    for expectation in golden.expectations:
+        print(f"  expectation: {expectation.describe()}")
 
 
 def _handle_check(args: argparse.Namespace) -> int:
