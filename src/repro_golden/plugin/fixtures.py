@@ -393,7 +393,9 @@ class EmbeddingRegressionFixture(_RegressionCheck):
         basename: str | None = None,
         expected_case: str | None = None,
     ) -> None:
-        """Compare every tensor of ``embeddings`` with ``reference`` (allclose, ``tolerance``).
+        """Compare every tensor of ``embeddings`` with ``reference`` (allclose, ``tolerance``;
+        default: the case tolerance the reference's prediction recorded, as ``repro-golden
+        compare`` applies it, else exact).
 
         Rows are matched by the index columns (never the ``obs`` index), so
         reordered, missing or extra rows are reported as such. A missing
