@@ -162,3 +162,15 @@ def test_html_summary_opens_in_chromium_with_tables_and_figures(
     assert elements.charts.count("row-errors") == 1  # the violated FOV
     assert elements.marks > 20
     assert "B/2/0" in dom.stdout
+
+
+def test_golden_strict_fails_summary_only_checks(
+    pytester: pytest.Pytester, session_dir: Path
+) -> None:
+    """``--golden-strict`` (or ini ``golden_strict``): "consistent" is not enough to pass."""
+    result = pytester.runpytest("-p", "no:cacheprovider", "--golden-strict", "-k", "consistent")
+    result.assert_outcomes(failed=1)
+    pytester.makeini("[pytest]\ngolden_strict = true\n")
+    pytester.runpytest("-p", "no:cacheprovider", "-k", "consistent").assert_outcomes(failed=1)
+    pytester.makeini("[pytest]\ngolden_strict = false\n")
+    pytester.runpytest("-p", "no:cacheprovider", "-k", "consistent").assert_outcomes(passed=1)
