@@ -127,7 +127,7 @@ def _truncate_sketch(golden: Path, m: Manifest) -> None:
 
 
 MANIFEST_CASES: list[tuple[str, Callable[[Path, Manifest], None], str | None, str]] = [
-    ("future-schema", _set("schema", "repro-golden/golden/2"), "schema", "expected schema"),
+    ("future-schema", _set("schema", "repro-golden/golden/3"), "schema", "expected schema"),
     ("unknown-schema", _set("schema", "something/else"), "schema", "expected schema"),
     ("no-schema", _drop("schema"), "schema", "expected schema"),
     ("missing-fov-entry", _drop("fovs.1"), "fovs", "3 FOVs, the list has 2"),
