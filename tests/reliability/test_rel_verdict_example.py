@@ -24,13 +24,18 @@ DELTAS = ("1e-3", "1e-6", "ulp")
 
 
 @pytest.fixture(scope="module")
-def predicted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
-    from repro_golden.config.case import Case
     from repro_golden.examples import generate_example
+
+    return Path(generate_example(tmp_path_factory.mktemp("example"), case="example"))
+
+
+@pytest.fixture(scope="module")
+def predicted(case_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from repro_golden.config.case import Case
     from repro_golden.inference.predict import predict
 
-    case_file = generate_example(tmp_path_factory.mktemp("example"), case="example")
     out = tmp_path_factory.mktemp("predicted") / "emb.zarr"
     return Path(predict(Case.load(case_file), output=out, progress=False).path)
 
@@ -150,3 +155,46 @@ def test_strict(golden_regression, strict):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     assert "consistent (strict: unproven)" in result.stdout.str()
+
+
+def test_calibrate_records_only_under_force_regen(
+    case_file: Path,
+    predicted: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The calibrate flow end to end; its predictions are copies of the module's store (the
+    example reproduces bit for bit here, see test_the_store_as_predicted_passes)."""
+    import types
+
+    import repro_golden.inference.predict as predict_module
+    from repro_golden.cli import main
+    from repro_golden.core.expectations import ExpectationKind
+    from repro_golden.core.golden_store import GoldenStore
+
+    def copy(case: object, *, output: Path, **_: object) -> object:
+        shutil.copytree(predicted, output)
+        return types.SimpleNamespace(path=output)
+
+    monkeypatch.setattr(predict_module, "predict", copy)
+    gpu = _changed(predicted, tmp_path / "gpu.zarr", "1e-6", device="cuda")
+    golden = tmp_path / "golden"
+    argv = ["calibrate", str(case_file), "--golden", str(golden), "--against", str(gpu)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "run 2 vs run 1 (run-to-run)" in out
+    assert "max |diff| 0, p99.9 0, mean 0" in out
+    assert "not recorded" in out
+    assert not golden.exists()
+    assert main([*argv, "--force-regen"]) == 0
+    recorded = GoldenStore(golden).read()
+    kinds = sorted(e.kind.value for e in recorded.expectations)
+    assert kinds == [ExpectationKind.IDENTICAL.value, ExpectationKind.TOLERANCE.value]
+    assert recorded.full is not None
+    report = tmp_path / "report.json"
+    result = cli("check", gpu, "--golden", golden, "--report", report)
+    assert result.returncode == 0, result.stdout
+    extra = json.loads(report.read_text())["extra"]
+    assert extra["judged_by"].startswith("the calibrated expectation")
+    assert extra["expectation"]["kind"] == "tolerance"
