@@ -73,7 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = resolve_settings(config, os.environ)
     config.stash[_SETTINGS_KEY] = settings
-    from repro_golden.plugin import session_summary, unused
+    from repro_golden.plugin import session_summary, stop_signals, unused
+
+    stop_signals.configure(config)
 
     assert settings.summary_dir is not None
     session_summary.configure(config, settings.summary_formats, settings.summary_dir)
