@@ -143,7 +143,8 @@ def test_fov_names_with_separators_stay_inside_the_golden_directory(tmp_path: Pa
     write_golden(store, golden, case="tiny")
     files = sorted(p.name for p in golden.iterdir())
     assert files[1] == "golden.json"  # full-*.bin, golden.json, sketch-*.bin and nothing else
-    assert files[0].startswith("full-") and files[2].startswith("sketch-")
+    assert files[0].startswith("full-")
+    assert files[2].startswith("sketch-")
     assert len(files) == 3
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["e.zarr", "golden"]
     assert not (tmp_path / "escape").exists()
