@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             ours, plain = [], []
             for _ in range(max(1, args.repeat)):
                 shutil.rmtree(plain_out, ignore_errors=True)
+                (workdir / "config.yaml").unlink(missing_ok=True)  # VisCy's CLI saves one
                 plain.append(
                     _timed(_plain_command(flavour, python, config), cwd=workdir, env=env)[0]
                 )

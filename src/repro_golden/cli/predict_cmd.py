@@ -116,14 +116,16 @@ def run(args: argparse.Namespace) -> int:
             "output exists; pass overwrite (CLI: --overwrite) to replace it", path=target
         )
 
-    import lightning.pytorch  # noqa: F401  (configures its loggers on import)
+    if case.lightning is None:  # the lightning pipeline runs torch in its own interpreter
+        import lightning.pytorch  # noqa: F401  (configures its loggers on import)
+
+        # Lightning's start-up chatter (accelerator banners, tips) is not ours to print.
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     from repro_golden.inference.pipelines.base import Infer01Status, PipelineFailedError
     from repro_golden.inference.predict import predict
 
-    # Lightning's start-up chatter (accelerator banners, tips) is not ours to print.
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         result = predict(
             case,

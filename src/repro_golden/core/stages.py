@@ -33,6 +33,8 @@ import numpy as np
 from repro_golden.core.digest import array_digest, index_digest
 
 STAGES_SCHEMA = "repro-golden/stages/1"
+#: How the runner and the builtin writer make stage digests (BLAKE2b-128, canonical bytes).
+DIGEST_ALGORITHM = "blake2b_128/canonical-1"
 #: The model outputs compared when both sides have them (others are pass-through values).
 OUTPUT_KEYS = ("features", "projections")
 

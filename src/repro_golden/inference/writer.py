@@ -31,12 +31,11 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from repro_golden.core.atomic import atomic_directory
-from repro_golden.core.stages import STAGES_SCHEMA
+from repro_golden.core.stages import DIGEST_ALGORITHM, STAGES_SCHEMA
 from repro_golden.errors import DataError, OutputExistsError
+from repro_golden.inference.store_provenance import ZARR_V2_NOTICE as _ZARR_V2_NOTICE
+from repro_golden.inference.store_provenance import attach_provenance as attach_provenance
 
-_ZARR_V2_NOTICE = r"Writing zarr v2 data will no longer be the default.*"
-#: How stage digests are made (BLAKE2b-128 of canonical bytes; the runner's functions).
-DIGEST_ALGORITHM = "blake2b_128/canonical-1"
 _VERSIONED = ("repro-golden", "torch", "lightning", "timm", "numpy", "anndata", "zarr")
 
 
@@ -296,29 +295,3 @@ class EmbeddingWriter(BasePredictionWriter):
             stages=stages,
         )
         return len(rows)
-
-
-def attach_provenance(path: Path, provenance: Mapping[str, Any]) -> None:
-    """Store ``provenance`` as ``uns["repro_golden"]`` in an existing store, in place.
-
-    Used on a store another pipeline's writer produced (still at its private
-    path, before publishing): only that one element is added or replaced, and
-    consolidated metadata, where the store has it, is refreshed so readers see it.
-    """
-    import anndata as ad
-    import zarr
-
-    root = zarr.open_group(str(path), mode="r+", use_consolidated=False)
-    uns = root.require_group("uns")
-    if "repro_golden" in uns:
-        del uns["repro_golden"]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_ZARR_V2_NOTICE, category=UserWarning)
-        ad.io.write_elem(uns, "repro_golden", json.dumps(dict(provenance), sort_keys=True))
-    if (path / ".zmetadata").exists() or "consolidated_metadata" in _root_metadata(path):
-        zarr.consolidate_metadata(str(path))
-
-
-def _root_metadata(path: Path) -> str:
-    meta = path / "zarr.json"
-    return meta.read_text(encoding="utf-8") if meta.is_file() else ""

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from repro_golden.config.case import Case, LightningSpec
 from repro_golden.core.atomic import replace_directory
-from repro_golden.core.stages import STAGES_SCHEMA
+from repro_golden.core.stages import DIGEST_ALGORITHM, STAGES_SCHEMA
 from repro_golden.errors import ConfigError, OutputExistsError
 from repro_golden.inference.pipelines import runner
 from repro_golden.inference.pipelines.base import (
@@ -40,7 +40,7 @@ from repro_golden.inference.pipelines.base import (
     PipelineFailure,
     PipelineImportError,
 )
-from repro_golden.inference.writer import DIGEST_ALGORITHM, attach_provenance
+from repro_golden.inference.store_provenance import attach_provenance
 
 RUNNER = Path(runner.__file__).resolve()
 _STDERR_TAIL = 60
@@ -268,6 +268,8 @@ def run_lightning(
             "output exists; pass overwrite (CLI: --overwrite) to replace it", path=output
         )
     python = spec.python or sys.executable
+    # What publishing needs (anndata, zarr: seconds) loads while the pipeline runs.
+    threading.Thread(target=_preload_publishing, name="preload", daemon=True).start()
     output.parent.mkdir(parents=True, exist_ok=True)
     private = Path(
         tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
@@ -328,6 +330,17 @@ def run_lightning(
     )
 
 
+def _preload_publishing() -> None:
+    """Import what :func:`_provenance` and :func:`attach_provenance` use (errors surface there)."""
+    try:
+        import anndata  # noqa: F401
+        import zarr  # noqa: F401
+
+        import repro_golden.core.embeddings  # noqa: F401
+    except Exception:
+        pass
+
+
 def _fingerprint(fields: Any) -> Any:
     """The runner's environment, validated as an :class:`EnvironmentFingerprint` when it is one."""
     from repro_golden.core.fingerprint import EnvironmentFingerprint
@@ -344,8 +357,8 @@ def _fingerprint(fields: Any) -> Any:
 def _provenance(
     case: Case, spec: LightningSpec, python: str, events: RunnerEvents, store: Path, wall: float
 ) -> dict[str, Any]:
+    from repro_golden.core.digest import file_digest
     from repro_golden.core.stages import layout_digests
-    from repro_golden.inference.model.checkpoint import file_digest
 
     done = events.get("done") or {}
     start = events.get("start") or {}
