@@ -17,9 +17,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "repro_golden"
 
 #: layer -> the layers (first package component under repro_golden) it may import.
 ALLOWED = {
-    "core": {"core", "errors"},
-    "config": {"config", "core", "errors"},
-    "inference": {"inference", "config", "core", "errors"},
+    "core": {"core", "errors", "interrupts"},
+    "config": {"config", "core", "errors", "interrupts"},
+    "inference": {"inference", "config", "core", "errors", "interrupts"},
 }
 
 

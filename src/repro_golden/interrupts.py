@@ -42,6 +42,37 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
+class SignalStop(KeyboardInterrupt):
+    """:class:`Interrupted`, re-raised outside Lightning as the ``KeyboardInterrupt`` that
+    pytest (and any caller that stops on Ctrl-C) stops on; keeps the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.signal_name}")
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def through_lightning() -> Iterator[None]:
+    """Around ``trainer.predict``: a signal stops it and leaves as :class:`SignalStop`.
+
+    Inside, SIGINT and SIGTERM raise :class:`Interrupted`, which Lightning
+    re-raises after its teardown (a ``KeyboardInterrupt`` it would turn into
+    ``sys.exit(1)``, and its SIGTERM handler alone only takes note). Outside,
+    it becomes a :class:`SignalStop`, so an in-process caller such as a pytest
+    session stops instead of recording one failed test and going on.
+    """
+    with stop_on_signals():
+        try:
+            yield
+        except Interrupted as exc:
+            raise SignalStop(exc.signum) from None
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` (once).

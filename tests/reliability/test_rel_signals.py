@@ -162,3 +162,51 @@ def test_two_predicts_without_overwrite_exactly_one_wins(tmp_path: Path) -> None
     assert "Traceback" not in loser
     assert out.is_dir()
     assert _leftovers(tmp_path, "emb.zarr") == []
+
+
+IN_PROCESS_PREDICT = """
+from pathlib import Path
+
+from repro_golden.config.case import Case
+from repro_golden.inference.predict import predict
+
+def test_predict_in_process():
+    predict(Case.load({case!r}), output={out!r})
+
+def test_after():
+    pass
+"""
+
+
+def test_sigterm_mid_predict_inside_pytest_stops_the_session(
+    example_case: Path, tmp_path: Path
+) -> None:
+    """In-process under pytest, Lightning must not turn the signal into one failed test."""
+    out = tmp_path / "emb.zarr"
+    (tmp_path / "test_in_process.py").write_text(
+        IN_PROCESS_PREDICT.format(case=str(example_case), out=str(out))
+    )
+    log = tmp_path / "pytest.log"
+    with (
+        log.open("wb") as output,
+        subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"],
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=ENV,
+        ) as process,
+    ):
+        deadline = time.monotonic() + 240
+        while "Predicting:" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "predict never reached its prediction loop"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=120)
+    text = log.read_text(errors="replace")
+    assert status == 128 + signal.SIGTERM, text[-3000:]
+    assert "SignalStop: interrupted by SIGTERM" in text  # pytest's KeyboardInterrupt banner
+    assert "passed" not in text  # test_after never ran
+    assert not out.exists()
+    assert _leftovers(tmp_path, "emb.zarr") == []

@@ -25,7 +25,7 @@ from typing import TextIO
 from repro_golden import __version__
 from repro_golden.core.atomic import storage_error
 from repro_golden.errors import ReproGoldenError
-from repro_golden.interrupts import Interrupted, stop_on_signals
+from repro_golden.interrupts import Interrupted, SignalStop, stop_on_signals
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             with stop_on_signals():
                 status: int = args.handler(args)
-        except Interrupted as exc:
+        except (Interrupted, SignalStop) as exc:
             print(
                 f"{name}: {exc}; stopped, partial output removed",
                 file=sys.stderr,

@@ -18,6 +18,7 @@ from typing import Any
 
 from repro_golden.config.case import Case
 from repro_golden.errors import ConfigError, OutputExistsError
+from repro_golden.interrupts import through_lightning
 
 DEVICES = ("cpu", "gpu")
 
@@ -81,14 +82,6 @@ def _progress_callback(total_cells: int) -> Any:
         def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
             if self.bar is not None:
                 self.bar.n = min(self.bar.n, total_cells)
-                self.bar.close()
-                self.bar = None
-
-        def on_exception(
-            self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
-        ) -> None:
-            # Interrupted or failed: close the bar now, so the CLI's last line stays last.
-            if self.bar is not None:
                 self.bar.close()
                 self.bar = None
 
@@ -252,7 +245,8 @@ def predict(
             **case.numerics.trainer_kwargs(),
         )
         start = time.perf_counter()
-        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        with through_lightning():  # SIGINT/SIGTERM stop it, never swallowed by Lightning
+            trainer.predict(module, datamodule=datamodule, return_predictions=False)
         seconds = time.perf_counter() - start
     cells = writer.rows_written if writer.rows_written is not None else datamodule.num_rows
     return PredictionResult(path=target, cells=cells, seconds=seconds)

@@ -46,8 +46,8 @@ class StopSignals:
         raise KeyboardInterrupt("SIGTERM: stopping the session")
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        if self.received is None:
-            self.received = signal.SIGINT
+        if self.received is None:  # SignalStop (a signal inside Lightning) carries its number
+            self.received = int(getattr(excinfo.value, "signum", signal.SIGINT))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
