@@ -217,6 +217,36 @@ def timed(batches: Callable[[], Iterator[Any]]) -> dict[str, float]:
     }
 
 
+def decode_control(plate: Path, threads: int, frames: int = 16) -> float:
+    """Frames/s of bare blosc decoding (C code, GIL released) on ``threads`` threads.
+
+    The machine's own parallelism during the run: what any reader could get at
+    best from that many threads (on a shared or hyperthreaded VM, less than
+    ``threads`` times one thread).
+    """
+    import json as json_module
+
+    import numcodecs
+
+    array = next(plate.glob("*/*/*/0"))
+    meta = json_module.loads((array / ".zarray").read_text())
+    codec = numcodecs.get_codec(meta["compressor"])
+    files = sorted(p for p in array.rglob("*") if p.is_file() and not p.name.startswith("."))
+    raw = [f.read_bytes() for f in files[:8]]
+
+    def work(count: int) -> None:
+        out = np.empty(meta["chunks"], dtype=meta["dtype"])
+        for i in range(count):
+            codec.decode(raw[i % len(raw)], out=out)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, [frames] * threads))
+    return frames * threads / (time.perf_counter() - start)
+
+
 def digest(batches: Iterator[Any]) -> str:
     """xxh3-128 of every batch's float32 bytes, in order, with the batch sizes."""
     import xxhash
@@ -357,9 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         for batches in variants.values():  # warm-up: page cache, lazy imports
             timed(batches)
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+        control: dict[int, list[float]] = {count: [] for count in workers}
         for _ in range(args.repeats):
             for name, batches in variants.items():
                 runs[name].append(timed(batches))
+            for count in workers:
+                control[count].append(decode_control(plate, count))
         medians = {name: median_result(results) for name, results in runs.items()}
         rate = {name: r["cells"] / r["seconds"] for name, r in medians.items()}
         loop = rate["frame-once loop (1 thread)"]
@@ -372,6 +405,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {rate[name] / one:4.2f}x vs {workers[0]}  {rate[name] / loop:4.2f}x loop"
                 )
             report(name, result, extra)
+        bare = {count: statistics.median(rates) for count, rates in control.items()}
+        print(
+            "control, bare blosc decoding (frames/s, median): "
+            + ", ".join(
+                f"{count} thread(s) {rate:.1f} ({rate / bare[workers[0]]:.2f}x)"
+                for count, rate in bare.items()
+            ),
+            flush=True,
+        )
         print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
         ours_digest = digest(ours_batches(mapping, workers[-1]))
         loop_digest = digest(frame_once_batches(mapping))
