@@ -82,7 +82,7 @@ def test_architecture_example_loads(tmp_path: Path) -> None:
     assert case.numerics.precision == "32-true"
     assert case.trainer.accelerator == "cpu"
     assert case.tolerance == ToleranceSpec()
-    assert case.as_dict()["name"] == "example"
+    assert case.to_dict()["name"] == "example"
 
 
 def test_paths_are_relative_to_the_case_file_not_the_cwd(

@@ -24,8 +24,8 @@ def test_defaults_are_viscy_defaults() -> None:
 
 def test_round_trip_through_as_dict() -> None:
     config = ModelConfig.from_mapping({**BASE, "stem_kernel_size": [1, 4, 4], "projection_dim": 32})
-    assert ModelConfig.from_mapping(config.as_dict()) == config
-    assert config.as_dict()["stem_kernel_size"] == [1, 4, 4]
+    assert ModelConfig.from_mapping(config.to_dict()) == config
+    assert config.to_dict()["stem_kernel_size"] == [1, 4, 4]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from repro_golden.errors import ConfigError
 
 def test_defaults_are_the_reference_run() -> None:
     mode = NumericalMode()
-    assert mode.as_dict() == {
+    assert mode.to_dict() == {
         "seed": 42,
         "precision": "32-true",
         "inference_mode": True,
@@ -30,7 +30,7 @@ def test_defaults_are_the_reference_run() -> None:
 
 def test_as_dict_round_trips_through_json() -> None:
     mode = NumericalMode(seed=7, deterministic=False, matmul_precision="high")
-    assert NumericalMode.from_mapping(json.loads(json.dumps(mode.as_dict()))) == mode
+    assert NumericalMode.from_mapping(json.loads(json.dumps(mode.to_dict()))) == mode
 
 
 @pytest.mark.parametrize(

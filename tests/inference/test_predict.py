@@ -35,7 +35,7 @@ def test_writes_every_row_with_provenance(case: Case, first: PredictionResult) -
     assert adata.obsm["X_projections"].shape == (first.cells, 32)
     assert np.isfinite(adata.X).all()
     provenance = json.loads(adata.uns["repro_golden"])
-    assert provenance["numerics"] == case.numerics.as_dict()
+    assert provenance["numerics"] == case.numerics.to_dict()
     assert provenance["checkpoint"]["digest"] == file_digest(case.checkpoint)
     assert provenance["case"]["name"] == "tiny"
     assert provenance["batch_size"] == 4

@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
             if golden is None:
                 from repro_golden.api import write_golden
 
-                write_golden(first.path, golden_dir, case=case.as_dict())
+                write_golden(first.path, golden_dir, case=case.to_dict())
             manifest = store.record_expectations(tuple(proposals))
             lines.append(f"  recorded in {manifest}")
     print("\n".join(lines))

@@ -88,7 +88,7 @@ class LightningSpec:
     cwd: Path = field(default_factory=Path.cwd)
     preimport: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for provenance."""
         return {
             "config": str(self.config),
@@ -159,7 +159,7 @@ class TrainerSettings:
             None if precision is None else str(precision),
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "accelerator": self.accelerator,
@@ -276,7 +276,7 @@ class Case:
             lightning=lightning,
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The case as given (its mapping, unexpanded), JSON-ready, for provenance."""
         return _jsonable(self.config)
 

@@ -116,7 +116,7 @@ class ModelConfig:
             drop_path_rate=float(drop_path_rate),
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-ready form (tuples as lists), the inverse of :meth:`from_mapping`."""
         data = asdict(self)
         data["stem_kernel_size"] = list(self.stem_kernel_size)

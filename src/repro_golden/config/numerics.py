@@ -112,7 +112,7 @@ class NumericalMode:
                 str(exc).split("] ", 1)[-1], path=source, key=exc.key or "numerics"
             ) from None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, recorded in provenance."""
         return asdict(self)
 

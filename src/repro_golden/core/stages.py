@@ -90,7 +90,7 @@ class Divergence:
             f"; {self.detail}" if self.detail else ""
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "stage": None if self.stage is None else self.stage.value,

@@ -22,7 +22,7 @@ class Normalization:
     subtrahend: str
     divisor: str
 
-    def as_mapping(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The case-file form: ``{keys, level, subtrahend, divisor}``."""
         return {
             "keys": [self.channel],
@@ -101,7 +101,7 @@ class ExampleCase:
                 "final_yx_patch_size": list(self.patch_size),
                 "batch_size": self.batch_size,
                 "num_workers": 0,
-                "normalizations": [norm.as_mapping() for norm in self.normalizations],
+                "normalizations": [norm.to_dict() for norm in self.normalizations],
                 "include_wells": None,
                 "include_fov_names": None,
                 "exclude_fov_names": None,

@@ -212,8 +212,8 @@ def predict(
         provenance: dict[str, Any] = {
             "schema": "repro-golden/provenance/1",
             "case_name": case.name,
-            "case": case.as_dict(),
-            "numerics": case.numerics.as_dict(),
+            "case": case.to_dict(),
+            "numerics": case.numerics.to_dict(),
             "checkpoint": {"file": checkpoint.name, "digest": loaded.digest},
             "inputs": input_digests(
                 datamodule.predict_dataset.index.fovs if datamodule.predict_dataset else (),

@@ -70,16 +70,16 @@ def _case_record(case: Any) -> str | Mapping[str, Any] | None:
     """What :func:`repro_golden.api.write_golden` records of ``case``.
 
     A name or a mapping passes through; a :class:`repro_golden.config.case.Case` gives
-    its JSON-ready mapping (``to_dict``/``as_dict``) or, failing that, its name.
+    its JSON-ready mapping (``to_dict``, the one conversion name in this library) or,
+    failing that, its name.
     """
     if case is None or isinstance(case, str | Mapping):
         return case
-    for method in ("to_dict", "as_dict", "to_mapping"):
-        convert = getattr(case, method, None)
-        if callable(convert):
-            record = convert()
-            if isinstance(record, Mapping):
-                return record
+    convert = getattr(case, "to_dict", None)
+    if callable(convert):
+        record = convert()
+        if isinstance(record, Mapping):
+            return record
     name = getattr(case, "name", None)
     return str(name) if name is not None else None
 

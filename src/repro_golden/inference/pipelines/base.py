@@ -70,7 +70,7 @@ class Infer01Outcome:
             problems=tuple(event.get("problems") or ()),
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for provenance."""
         return {
             "status": self.status.value,

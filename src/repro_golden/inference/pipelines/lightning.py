@@ -368,11 +368,11 @@ def _provenance(
     return {
         "schema": "repro-golden/provenance/1",
         "case_name": case.name,
-        "case": case.as_dict(),
-        "numerics": case.numerics.as_dict(),
+        "case": case.to_dict(),
+        "numerics": case.numerics.to_dict(),
         "pipeline": {
             "kind": "lightning",
-            **spec.as_dict(),
+            **spec.to_dict(),
             "python": python,
             "config_digest": file_digest(spec.config),
             "versions": start.get("versions"),
