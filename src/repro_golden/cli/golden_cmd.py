@@ -226,6 +226,7 @@ def _handle_write(args: argparse.Namespace) -> int:
 
     from repro_golden.api import write_golden
     from repro_golden.core.atomic import atomic_directory, make_parents, remove_created
+    from repro_golden.core.names import MANIFEST
 
     started = time.perf_counter()
     options = _write_options(args)
@@ -240,7 +241,7 @@ def _handle_write(args: argparse.Namespace) -> int:
     else:  # a new directory, published whole by a rename that never replaces
         with atomic_directory(out, what="golden files") as tmp:
             write_golden(args.embeddings, tmp, **options)
-        manifest = out / "golden.json"
+        manifest = out / MANIFEST
     size = sum(p.stat().st_size for p in manifest.parent.glob("*") if p.name != "inputs.json")
     print(f"wrote {manifest} ({size / 1e6:.2f} MB) in {time.perf_counter() - started:.2f} s")
     _describe_written(manifest.parent)

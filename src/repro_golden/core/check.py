@@ -33,6 +33,7 @@ from repro_golden.core.fingerprint import EnvironmentFingerprint
 from repro_golden.core.golden_store import GoldenStore
 from repro_golden.core.golden_summarize import store_environment, summarize
 from repro_golden.core.golden_types import Golden
+from repro_golden.core.names import MANIFEST
 from repro_golden.core.outcomes import Outcome, Status
 from repro_golden.core.report import ComparisonReport
 from repro_golden.core.stages import divergence_note
@@ -63,7 +64,7 @@ def recorded_tolerance(golden: Golden, directory: Path) -> ArrayTolerances | Non
             except ConfigError as exc:
                 raise GoldenFileError(
                     f"recorded tolerance is unusable: {exc}",
-                    path=directory / "golden.json",
+                    path=directory / MANIFEST,
                     key=key,
                 ) from None
     return None

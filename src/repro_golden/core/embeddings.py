@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from repro_golden.core.names import INDEX_COLUMNS, MANIFEST
 from repro_golden.errors import EmbeddingsError
 
 ARRAY_KEYS: tuple[str, ...] = ("X", "obsm/X_projections")
@@ -32,18 +33,6 @@ ARRAY_KEYS: tuple[str, ...] = ("X", "obsm/X_projections")
 
 ARRAY_NAMES: dict[str, str] = {"X": "X", "obsm/X_projections": "X_projections"}
 
-INDEX_COLUMNS: tuple[str, ...] = (
-    "fov_name",
-    "track_id",
-    "t",
-    "id",
-    "parent_track_id",
-    "parent_id",
-    "z",
-    "y",
-    "x",
-)
-"""Columns that identify a row, in digest order; those absent from ``obs`` are skipped."""
 
 _REQUIRED_COLUMNS = ("fov_name",)
 
@@ -357,7 +346,7 @@ def _canonical_fov(name: object) -> str:
 
 def _is_golden_directory(path: Path) -> bool:
     """A golden directory (``golden.json``) that is no zarr group: a common mix-up of roles."""
-    return (path / "golden.json").is_file() and not any(
+    return (path / MANIFEST).is_file() and not any(
         (path / marker).is_file() for marker in (".zgroup", "zarr.json")
     )
 

@@ -29,9 +29,9 @@ from repro_golden.core.golden_format import (
 from repro_golden.core.golden_full import decode_full, encode_full
 from repro_golden.core.golden_types import Golden
 from repro_golden.core.locking import directory_lock
+from repro_golden.core.names import MANIFEST
 from repro_golden.errors import GoldenFileError
 
-MANIFEST = "golden.json"
 _READ_ATTEMPTS = 5
 _DATA_KINDS = ("sketch", "full")
 

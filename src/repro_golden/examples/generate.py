@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from repro_golden.core.atomic import replace_directory, write_text_atomic
+from repro_golden.core.names import MANIFEST
 from repro_golden.errors import OutputExistsError
 from repro_golden.examples import fixtures
 from repro_golden.examples.cases import ExampleCase, get_case
@@ -133,7 +134,7 @@ def _copy_golden_files(source: Path, destination: Path) -> bool:
     wherever the example was generated, from a checkout or an installed wheel.
     Returns whether there were any (a case without recorded golden files has none).
     """
-    if not (source / "golden.json").is_file():
+    if not (source / MANIFEST).is_file():
         return False
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("inputs.json"))
     return True

@@ -41,6 +41,7 @@ import pytest
 from pytest_regressions.common import perform_regression_check
 
 from repro_golden.core.atomic import atomic_directory, safe_component
+from repro_golden.core.names import MANIFEST
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import InputError
 
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
     from repro_golden.core.report import ComparisonReport
 
-GOLDEN_MANIFEST = "golden.json"
+GOLDEN_MANIFEST = MANIFEST
 REGEN_HINT = (
     "If this change is intended, rerun with --force-regen to rewrite the expected files "
     "(review their diff before committing), or --regen-all to rewrite every expected file."

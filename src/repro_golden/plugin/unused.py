@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from repro_golden.core.names import MANIFEST
 from repro_golden.plugin.session_summary import records_of
 
 if TYPE_CHECKING:
     from repro_golden.plugin.settings import GoldenSettings
-
-MANIFEST = "golden.json"
 
 
 def default_names(item: pytest.Item) -> list[str]:

@@ -15,12 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from repro_golden.config.data import DataConfig
+from repro_golden.core.names import INDEX_COLUMNS
 from repro_golden.errors import DataError
 from repro_golden.inference.data.plate import FieldOfView
 from repro_golden.inference.data.tracks import read_tracks
-
-#: VisCy's index columns, in its order; ``z`` only when the tracks have it.
-INDEX_COLUMNS = ("fov_name", "track_id", "t", "id", "parent_track_id", "parent_id", "z", "y", "x")
 
 
 @dataclass(frozen=True)
