@@ -24,6 +24,7 @@ from repro_golden.config.data import DataConfig, expand_env
 from repro_golden.config.model import ModelConfig
 from repro_golden.config.numerics import NumericalMode
 from repro_golden.core.atomic import safe_component
+from repro_golden.core.jsonable import json_ready
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ConfigError
 
@@ -278,7 +279,7 @@ class Case:
 
     def to_dict(self) -> dict[str, Any]:
         """The case as given (its mapping, unexpanded), JSON-ready, for provenance."""
-        return _jsonable(self.config)
+        return json_ready(self.config)
 
 
 def _lightning(
@@ -322,16 +323,6 @@ def _path(value: Any, key: str, base_dir: Path, source: Path) -> Path:
 
 def _optional_path(value: Any, key: str, base_dir: Path, source: Path) -> Path | None:
     return None if value is None else _path(value, key, base_dir, source)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
 
 
 def read_yaml_mapping(source: Path, *, what: str = "config") -> Mapping[str, Any]:

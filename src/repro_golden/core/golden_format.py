@@ -30,7 +30,6 @@ import json
 import math
 import re
 import struct
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from repro_golden.core.golden_types import (
     FullCopy,
     Golden,
 )
+from repro_golden.core.jsonable import json_ready
 from repro_golden.core.summary import ArrayStats, ColumnAccumulator, StoredRows
 from repro_golden.core.tolerance import ArrayTolerances
 from repro_golden.errors import ConfigError, GoldenFileError
@@ -398,23 +398,6 @@ def _sketch_array(
 
 
 # --- encoding -------------------------------------------------------------------------
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with JSON types only: paths and other objects as strings, tuples as lists,
-    NaN and infinities as their ``repr`` (strict JSON has none)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, np.generic):
-        return json_ready(value.item())
-    if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
-        items = value.tolist() if isinstance(value, np.ndarray) else list(value)
-        return [json_ready(v) for v in items]
-    return str(value)
 
 
 def sketch_parts(golden: Golden) -> dict[str, np.ndarray]:
