@@ -135,3 +135,28 @@ def test_decode_threads_follow_affinity_slurm_and_num_workers(
 def test_alias_and_viscy_name_together_is_an_error() -> None:
     with pytest.raises(ConfigError, match="given twice"):
         load(include_wells=["A/1"], fit_include_wells=["A/2"])
+
+
+def test_every_data_field_has_a_reader() -> None:
+    """The table that reads ``data:`` covers every field (a new field must say how it is read)."""
+    from dataclasses import fields
+
+    from repro_golden.config.data import _FIELDS, DataConfig
+
+    assert set(_FIELDS) == {f.name for f in fields(DataConfig)} - {"source"}
+
+
+def test_unknown_key_hints_at_the_closest_name(tmp_path: Path) -> None:
+    from repro_golden.config.data import DataConfig
+    from repro_golden.errors import ConfigError
+
+    mapping = {
+        "data_path": "p.zarr",
+        "tracks_path": "t.zarr",
+        "source_channel": ["Phase3D"],
+        "z_range": [0, 1],
+        "batch_sise": 4,
+    }
+    with pytest.raises(ConfigError, match=r"did you mean 'batch_size'\?") as caught:
+        DataConfig.from_mapping(mapping, base_dir=tmp_path, source=tmp_path / "case.yaml")
+    assert caught.value.key == "data.batch_sise"

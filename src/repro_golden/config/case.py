@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from repro_golden.config import validate
 from repro_golden.config.data import DataConfig, expand_env
 from repro_golden.config.model import ModelConfig
 from repro_golden.config.numerics import NumericalMode
@@ -120,13 +121,7 @@ class TrainerSettings:
                 f"expected a mapping, got {type(mapping).__name__}", path=source, key="trainer"
             )
         known = {"accelerator", "devices", "strategy", "num_nodes", "precision"}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) {unknown}; expected some of {sorted(known)}",
-                path=source,
-                key="trainer",
-            )
+        validate.refuse_unknown(mapping, known, source=source, key="trainer")
         accelerator = mapping.get("accelerator", "cpu")
         if accelerator not in ACCELERATORS:
             raise ConfigError(
@@ -149,11 +144,9 @@ class TrainerSettings:
             raise ConfigError(
                 f"expected a strategy name, got {strategy!r}", path=source, key="trainer.strategy"
             )
-        num_nodes = mapping.get("num_nodes", 1)
-        if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
-            raise ConfigError(
-                f"expected an integer >= 1, got {num_nodes!r}", path=source, key="trainer.num_nodes"
-            )
+        num_nodes = validate.integer(
+            mapping.get("num_nodes", 1), source=source, key="trainer.num_nodes", minimum=1
+        )
         precision = mapping.get("precision")
         return (
             cls(accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes),
@@ -202,13 +195,7 @@ class Case:
         schema = mapping.get("schema")
         if schema != SCHEMA:
             raise ConfigError(f"expected {SCHEMA!r}, got {schema!r}", path=source, key="schema")
-        unknown = sorted(set(mapping) - _TOP_LEVEL)
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) {unknown}; expected some of {sorted(_TOP_LEVEL)}",
-                path=source,
-                key=unknown[0],
-            )
+        validate.refuse_unknown(mapping, _TOP_LEVEL, source=source)
         pipeline = PipelineKind.parse(mapping.get("pipeline", "builtin"), source=source)
         lightning = derived = None
         if pipeline is PipelineKind.LIGHTNING:

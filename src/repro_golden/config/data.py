@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repro_golden.config import validate
+from repro_golden.config.validate import refuse_unknown
 from repro_golden.errors import ConfigError
 
 #: Normalization levels VisCy's ``NormalizeSampled`` can use on triplet batches.
@@ -170,56 +172,18 @@ class DataConfig:
                     f"given twice (as {raw_key!r} and its alias)", path=source, key=f"data.{key}"
                 )
             values[key] = value
-        parser = _Parser(source)
         known = {f for f in cls.__dataclass_fields__ if f != "source"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) {unknown}; expected some of {sorted(known | set(_ALIASES))}",
-                path=source,
-                key="data." + unknown[0],
-            )
+        refuse_unknown(values, known | set(_ALIASES), source=source, section="data")
         for required in ("data_path", "tracks_path", "source_channel", "z_range"):
             if values.get(required) is None:
                 raise ConfigError("is required", path=source, key=f"data.{required}")
-        kwargs: dict[str, Any] = {
-            "data_path": parser.path(values["data_path"], "data_path", base_dir),
-            "tracks_path": parser.path(values["tracks_path"], "tracks_path", base_dir),
-            "source_channel": parser.channels(values["source_channel"]),
-            "z_range": parser.int_pair(values["z_range"], "z_range", minimum=0),
-            "source": source,
-        }
-        for key in ("initial_yx_patch_size", "final_yx_patch_size"):
-            if key in values:
-                kwargs[key] = parser.int_pair(values[key], key, minimum=1)
-        for key, minimum in (
-            ("batch_size", 1),
-            ("num_workers", 0),
-            ("cache_bytes", 1),
-            ("prefetch_batches", 1),
-            ("read_threads", 1),
-        ):
-            if values.get(key) is not None:
-                kwargs[key] = parser.integer(values[key], key, minimum=minimum)
-        if values.get("z_window_size") is not None:
-            kwargs["z_window_size"] = parser.integer(values["z_window_size"], "z_window_size", 1)
-        if "predict_cells" in values:
-            if not isinstance(values["predict_cells"], bool):
-                raise ConfigError(
-                    f"expected true or false, found {values['predict_cells']!r}",
-                    path=source,
-                    key="data.predict_cells",
-                )
-            kwargs["predict_cells"] = values["predict_cells"]
-        for key in ("include_wells", "exclude_fov_names", "include_fov_names"):
-            if values.get(key) is not None:
-                kwargs[key] = parser.names(values[key], key)
-        if values.get("include_track_ids") is not None:
-            kwargs["include_track_ids"] = parser.ints(
-                values["include_track_ids"], "include_track_ids"
-            )
-        if values.get("normalizations"):
-            kwargs["normalizations"] = parser.normalizations(values["normalizations"])
+        parser = _Parser(source, base_dir)
+        kwargs: dict[str, Any] = {"source": source}
+        for key, value in values.items():
+            read, none_is_default = _FIELDS[key]
+            if value is None and none_is_default:
+                continue
+            kwargs[key] = read(parser, value, key)
         config = cls(**kwargs)
         z0, z1 = config.z_range
         if z1 <= z0:
@@ -241,34 +205,32 @@ class DataConfig:
 
 
 class _Parser:
-    """Typed readers for one config file; every failure names the file and the key."""
+    """Typed readers for one config file's ``data:`` section; failures name file and key."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, base_dir: Path) -> None:
         self.source = source
+        self.base_dir = base_dir
 
     def fail(self, key: str, message: str) -> ConfigError:
         return ConfigError(message, path=self.source, key=f"data.{key}")
 
-    def path(self, value: Any, key: str, base_dir: Path) -> Path:
+    def path(self, value: Any, key: str) -> Path:
         if not isinstance(value, str | os.PathLike):
             raise self.fail(key, f"expected a path, found {value!r}")
         expanded = Path(expand_env(os.fspath(value), source=self.source, key=f"data.{key}"))
-        return expanded if expanded.is_absolute() else base_dir / expanded
+        return expanded if expanded.is_absolute() else self.base_dir / expanded
 
     def integer(self, value: Any, key: str, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(key, f"expected an integer >= {minimum}, found {value!r}")
-        return value
+        return validate.integer(value, source=self.source, key=f"data.{key}", minimum=minimum)
 
     def int_pair(self, value: Any, key: str, minimum: int) -> tuple[int, int]:
-        if (
-            isinstance(value, str | bytes)
-            or not isinstance(value, Sequence)
-            or len(value) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in value)
-        ):
-            raise self.fail(key, f"expected two integers >= {minimum}, found {value!r}")
-        return (value[0], value[1])
+        pair = validate.integers(
+            value, source=self.source, key=f"data.{key}", length=2, minimum=minimum
+        )
+        return (pair[0], pair[1])
+
+    def boolean(self, value: Any, key: str) -> bool:
+        return validate.boolean(value, source=self.source, key=f"data.{key}")
 
     def channels(self, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
@@ -284,18 +246,10 @@ class _Parser:
         return names
 
     def names(self, value: Any, key: str) -> tuple[str, ...]:
-        if isinstance(value, str) or not isinstance(value, Sequence):
-            raise self.fail(key, f"expected a list of names, found {value!r}")
-        if not all(isinstance(v, str) for v in value):
-            raise self.fail(key, f"expected a list of strings, found {list(value)!r}")
-        return tuple(value)
+        return validate.names(value, source=self.source, key=f"data.{key}")
 
     def ints(self, value: Any, key: str) -> tuple[int, ...]:
-        if isinstance(value, str) or not isinstance(value, Sequence):
-            raise self.fail(key, f"expected a list of integers, found {value!r}")
-        if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-            raise self.fail(key, f"expected a list of integers, found {list(value)!r}")
-        return tuple(value)
+        return validate.integers(value, source=self.source, key=f"data.{key}")
 
     def normalizations(self, value: Any) -> tuple[NormalizationSpec, ...]:
         if isinstance(value, str) or not isinstance(value, Sequence):
@@ -317,9 +271,7 @@ class _Parser:
             if not isinstance(item, Mapping):
                 raise self.fail(key + ".init_args", f"expected a mapping, found {item!r}")
         allowed = {"keys", "level", "subtrahend", "divisor", "remove_meta"}
-        extra = sorted(set(item) - allowed)
-        if extra:
-            raise self.fail(key, f"unknown key(s) {extra}; expected some of {sorted(allowed)}")
+        validate.refuse_unknown(item, allowed, source=self.source, key=f"data.{key}")
         keys = item.get("keys")
         keys_tuple = (keys,) if isinstance(keys, str) else self.names(keys, key + ".keys")
         level = item.get("level")
@@ -334,3 +286,28 @@ class _Parser:
                 raise self.fail(f"{key}.{stat}", f"expected a statistic name, found {name!r}")
             stats[stat] = name
         return NormalizationSpec(keys=keys_tuple, level=level, **stats)
+
+
+_Reader = Callable[[_Parser, Any, str], Any]
+
+#: How each ``data:`` key is read: (reader, whether ``null`` means "the default").
+_FIELDS: dict[str, tuple[_Reader, bool]] = {
+    "data_path": (lambda p, v, k: p.path(v, k), False),
+    "tracks_path": (lambda p, v, k: p.path(v, k), False),
+    "source_channel": (lambda p, v, k: p.channels(v), False),
+    "z_range": (lambda p, v, k: p.int_pair(v, k, minimum=0), False),
+    "initial_yx_patch_size": (lambda p, v, k: p.int_pair(v, k, minimum=1), False),
+    "final_yx_patch_size": (lambda p, v, k: p.int_pair(v, k, minimum=1), False),
+    "batch_size": (lambda p, v, k: p.integer(v, k, minimum=1), True),
+    "num_workers": (lambda p, v, k: p.integer(v, k, minimum=0), True),
+    "cache_bytes": (lambda p, v, k: p.integer(v, k, minimum=1), True),
+    "prefetch_batches": (lambda p, v, k: p.integer(v, k, minimum=1), True),
+    "read_threads": (lambda p, v, k: p.integer(v, k, minimum=1), True),
+    "z_window_size": (lambda p, v, k: p.integer(v, k, minimum=1), True),
+    "predict_cells": (lambda p, v, k: p.boolean(v, k), False),
+    "include_wells": (lambda p, v, k: p.names(v, k), True),
+    "exclude_fov_names": (lambda p, v, k: p.names(v, k), True),
+    "include_fov_names": (lambda p, v, k: p.names(v, k), True),
+    "include_track_ids": (lambda p, v, k: p.ints(v, k), True),
+    "normalizations": (lambda p, v, k: p.normalizations(v), True),
+}

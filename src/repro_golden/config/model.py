@@ -12,27 +12,19 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from repro_golden.config import validate
 from repro_golden.errors import ConfigError
 
 SUPPORTED_BACKBONES = ("convnext_tiny", "convnextv2_tiny", "resnet50")
 
 
 def _int_triple(value: Any, *, key: str, source: Path | None) -> tuple[int, int, int]:
-    if (
-        not isinstance(value, list | tuple)
-        or len(value) != 3
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-    ):
-        raise ConfigError(
-            f"expected a list of three positive integers, got {value!r}", path=source, key=key
-        )
-    return (int(value[0]), int(value[1]), int(value[2]))
+    triple = validate.integers(value, source=source, key=key, length=3, minimum=1)
+    return (triple[0], triple[1], triple[2])
 
 
 def _positive_int(value: Any, *, key: str, source: Path | None) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"expected a positive integer, got {value!r}", path=source, key=key)
-    return value
+    return validate.integer(value, source=source, key=key, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -62,12 +54,7 @@ class ModelConfig:
             raise ConfigError(
                 f"expected a mapping, got {type(mapping).__name__}", path=src, key="model"
             )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) {unknown}; expected some of {sorted(known)}", path=src, key="model"
-            )
+        validate.refuse_unknown(mapping, {f.name for f in fields(cls)}, source=src, key="model")
         for required in ("backbone", "in_channels", "in_stack_depth"):
             if required not in mapping:
                 raise ConfigError("required key is missing", path=src, key=f"model.{required}")

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from repro_golden.config import validate
 from repro_golden.errors import ConfigError
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
@@ -94,14 +95,9 @@ class NumericalMode:
             raise ConfigError(
                 f"expected a mapping, got {type(mapping).__name__}", path=source, key="numerics"
             )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) {unknown}; expected some of {sorted(known)}",
-                path=source,
-                key="numerics",
-            )
+        validate.refuse_unknown(
+            mapping, {f.name for f in fields(cls)}, source=source, key="numerics"
+        )
         values = dict(mapping)
         if "precision" in values:
             values["precision"] = str(values["precision"])

@@ -18,7 +18,6 @@ but never change ``X``, ``X_projections`` or ``obs``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from repro_golden.config.case import Case, TrainerSettings, read_yaml_mapping
 from repro_golden.config.data import DataConfig, expand_env
 from repro_golden.config.model import ModelConfig
 from repro_golden.config.numerics import NumericalMode
+from repro_golden.config.validate import close_match_hint, refuse_unknown
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ConfigError
 
@@ -209,10 +209,9 @@ def _check_trainer_keys(trainer: Mapping[str, Any], source: Path) -> None:
     """Refuse a key ``Trainer`` does not take, with the closest one it does."""
     for key in trainer:
         if key not in TRAINER_KEYS:
-            close = difflib.get_close_matches(str(key), sorted(TRAINER_KEYS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"unknown Trainer argument {key!r}{hint} (Lightning would refuse it too; "
+                f"unknown Trainer argument {key!r}{close_match_hint(key, TRAINER_KEYS)} "
+                "(Lightning would refuse it too; "
                 "a misspelt key would otherwise run with the default)",
                 path=source,
                 key=f"trainer.{key}",
@@ -228,14 +227,8 @@ def case_from_viscy(
     names (the lab's modular packages) for what a case needs to know of it;
     its classes and other keys are judged by LightningCLI when it runs.
     """
-    unknown = [] if any_classes else sorted(set(mapping) - _TOP_LEVEL)
-    if unknown:
-        raise ConfigError(
-            f"unknown key(s) {unknown} for a VisCy predict config; expected some of "
-            f"{sorted(_TOP_LEVEL)}",
-            path=source,
-            key=unknown[0],
-        )
+    if not any_classes:
+        refuse_unknown(mapping, _TOP_LEVEL, source=source)
     module_args = _class_block(
         mapping.get("model"), MODULE_CLASSES, key="model", source=source, any_class=any_classes
     )
