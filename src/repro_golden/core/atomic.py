@@ -28,36 +28,14 @@ import errno
 import fcntl
 import hashlib
 import os
-import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from repro_golden.errors import ConfigError, OutputExistsError, StorageError
-
-_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
-
-
-def safe_component(
-    name: object, *, what: str = "name", path: str | Path | None = None, key: str | None = None
-) -> str:
-    """``name`` if it can be one path component under a directory we write into.
-
-    Case names become folders (``golden/<case>/``); a name holding a path
-    separator, ``..``, a leading dot or dash, a NUL or other unusual characters
-    could write outside the golden directory or hide there, so it is refused
-    with a :class:`~repro_golden.errors.ConfigError` naming ``path`` and ``key``.
-    """
-    if not isinstance(name, str) or not _SAFE_COMPONENT.fullmatch(name) or ".." in name:
-        raise ConfigError(
-            f"expected a {what} of letters, digits, '_', '.', '+' and '-' (no path separators, "
-            f"no '..', not starting with '.' or '-'), got {name!r}",
-            path=path,
-            key=key,
-        )
-    return name
+from repro_golden.core.names import safe_component as safe_component  # re-exported
+from repro_golden.errors import OutputExistsError, StorageError
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -9,13 +9,14 @@ stays silent where it is merely installed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from repro_golden.core.names import safe_component
+from repro_golden.errors import ConfigError
 from repro_golden.plugin.cluster import ROOT_ENV_VAR, ClusterPaths
 
 #: The case directory used when none is configured, relative to pytest's rootdir.
@@ -54,8 +55,6 @@ class GoldenSettings:
 
     def golden_dir(self, case_name: str) -> Path:
         """``<golden root>/<case>``: where a case's golden files live in the repo."""
-        from repro_golden.core.atomic import safe_component  # a name, never a path out of the root
-
         return self.golden_root / safe_component(case_name, what="case name", key="case")
 
     def case_file(self, case_name: str) -> Path | None:
@@ -174,10 +173,10 @@ def split_case_names(values: Sequence[str]) -> tuple[str, ...]:
         for name in value.split(","):
             name = name.strip()
             if name and name not in names:
-                if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-                    raise pytest.UsageError(
-                        f"--golden-case: {name!r} is not a case name (letters, digits, '_.-')"
-                    )
+                try:
+                    safe_component(name, what="case name")
+                except ConfigError as exc:
+                    raise pytest.UsageError(f"--golden-case: {exc}") from None
                 names.append(name)
     return tuple(names)
 
