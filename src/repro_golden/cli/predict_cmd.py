@@ -106,15 +106,12 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, predict, print the summary line and where the store went."""
     import logging
 
-    from repro_golden.errors import OutputExistsError
+    from repro_golden.core.atomic import refuse_existing
 
     case = load_for_pipeline(args)
     target = args.output if args.output is not None else case.output
-    if target is not None and target.exists() and not args.overwrite:
-        # Refused before torch and Lightning are imported (seconds), not after.
-        raise OutputExistsError(
-            "output exists; pass overwrite (CLI: --overwrite) to replace it", path=target
-        )
+    if target is not None:  # refused before torch and Lightning are imported (seconds)
+        refuse_existing(target, overwrite=args.overwrite)
 
     if case.lightning is None:  # the lightning pipeline runs torch in its own interpreter
         import lightning.pytorch  # noqa: F401  (configures its loggers on import)

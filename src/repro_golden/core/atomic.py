@@ -368,6 +368,19 @@ def _renameat2_call(source: Path, target: Path) -> bool:
     raise OSError(code, os.strerror(code), str(target))
 
 
+def refuse_existing(target: Path, *, overwrite: bool) -> None:
+    """Raise :class:`OutputExistsError` when ``target`` exists and ``overwrite`` is false.
+
+    The up-front refusal every writer makes before any work (predict, the
+    writers, the pipelines); the non-replacing publish makes it hold at publish
+    time too.
+    """
+    if not overwrite and target.exists():
+        raise OutputExistsError(
+            "output exists; pass overwrite (CLI: --overwrite) to replace it", path=target
+        )
+
+
 def _exists(target: Path) -> OutputExistsError:
     return OutputExistsError(
         "output exists: another writer published it while this one was writing (its work "

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from repro_golden.config.case import Case
-from repro_golden.errors import ConfigError, OutputExistsError
+from repro_golden.core.atomic import refuse_existing
+from repro_golden.errors import ConfigError
 from repro_golden.interrupts import through_lightning
 
 DEVICES = ("cpu", "gpu")
@@ -165,10 +166,7 @@ def predict(
             path=case.source,
             key="output",
         )
-    if target.exists() and not overwrite:
-        raise OutputExistsError(
-            "output exists; pass overwrite (CLI: --overwrite) to replace it", path=target
-        )
+    refuse_existing(target, overwrite=overwrite)
     if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
         raise ConfigError(f"expected an integer >= 1, got {batch_size!r}", key="batch_size")
     if case.lightning is not None:

@@ -30,9 +30,9 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from repro_golden.core.atomic import atomic_directory
+from repro_golden.core.atomic import atomic_directory, refuse_existing
 from repro_golden.core.stages import DIGEST_ALGORITHM, STAGES_SCHEMA
-from repro_golden.errors import DataError, OutputExistsError
+from repro_golden.errors import DataError
 from repro_golden.inference.store_provenance import ZARR_V2_NOTICE as _ZARR_V2_NOTICE
 from repro_golden.inference.store_provenance import attach_provenance as attach_provenance
 
@@ -208,11 +208,7 @@ class EmbeddingWriter(BasePredictionWriter):
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Refuse an existing output before anything is computed."""
-        if self.output_path.exists() and not self.overwrite:
-            raise OutputExistsError(
-                "output exists; pass overwrite (CLI: --overwrite) to replace it",
-                path=self.output_path,
-            )
+        refuse_existing(self.output_path, overwrite=self.overwrite)
         self._collected = _Rows.empty()
         self.rows_written = None
 

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from repro_golden.config.case import Case, LightningSpec
-from repro_golden.core.atomic import replace_directory
+from repro_golden.core.atomic import refuse_existing, replace_directory
 from repro_golden.core.stages import DIGEST_ALGORITHM, STAGES_SCHEMA
-from repro_golden.errors import ConfigError, OutputExistsError
+from repro_golden.errors import ConfigError
 from repro_golden.inference.pipelines import runner
 from repro_golden.inference.pipelines.base import (
     Infer01Outcome,
@@ -263,10 +263,7 @@ def run_lightning(
     echo: IO[str] | None = None,
 ) -> LightningRun:
     """Run ``spec`` under ``case``'s numerics and publish the writer's store at ``output``."""
-    if output.exists() and not overwrite:
-        raise OutputExistsError(
-            "output exists; pass overwrite (CLI: --overwrite) to replace it", path=output
-        )
+    refuse_existing(output, overwrite=overwrite)
     python = spec.python or sys.executable
     # What publishing needs (anndata, zarr: seconds) loads while the pipeline runs.
     threading.Thread(target=_preload_publishing, name="preload", daemon=True).start()
