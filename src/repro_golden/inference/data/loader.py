@@ -203,7 +203,7 @@ class BatchStream:
                     if step.fov not in readers:
                         readers[step.fov] = RegionReader(self._index.fovs[step.fov].path / "0")
                     box = self._region(step, rows)
-                    slots = [batches.slot(int(p)) for p in step.positions]
+                    slots = batches.slots(step.positions)
                     future = pool.submit(self._read, step, readers[step.fov], box, rows, slots)
                     pending.append(future)
                 if not pending or self._stop.is_set():
@@ -238,10 +238,6 @@ class BatchStream:
             return (0, height, 0, width)  # most of it: the whole frame decodes without a copy
         return box
 
-    def _window(self, row: int) -> tuple[int, int, int, int]:
-        values = self._index.values
-        return self._geometry.window(int(values["y"][row]), int(values["x"][row]))
-
     def _read(
         self,
         step: FrameRead,
@@ -264,10 +260,13 @@ class BatchStream:
         )
         if whole_region:
             self._normalizer.normalize_patch_(region, step.fov)
-        y0, _, x0, _ = box
-        for position, slot in zip(step.positions, slots, strict=True):
-            wy0, wy1, wx0, wx1 = self._window(int(rows[position]))
-            slot[...] = region[:, :, wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0]
+        selected = rows[step.positions]
+        top, bottom, left, right = self._geometry.window(0, 0)
+        ys = (self._index.values["y"][selected] + (top - box[0])).tolist()
+        xs = (self._index.values["x"][selected] + (left - box[2])).tolist()
+        height, width = bottom - top, right - left
+        for y, x, slot in zip(ys, xs, slots, strict=True):
+            slot[...] = region[:, :, y : y + height, x : x + width]
             if not whole_region:
                 self._normalizer.normalize_patch_(slot, step.fov)
 
@@ -341,9 +340,16 @@ class _BatchBuffers:
         self._pinned = pinned
         self._buffers: dict[int, np.ndarray] = {}
 
-    def slot(self, position: int) -> np.ndarray:
-        """The buffer slice that sequence ``position``'s patch goes to."""
-        batch = int(np.searchsorted(self._starts, position, side="right")) - 1
+    def slots(self, positions: np.ndarray) -> list[np.ndarray]:
+        """The buffer slices that the patches of sequence ``positions`` go to."""
+        batches = np.searchsorted(self._starts, positions, side="right") - 1
+        return [
+            self.slot(position, batch)
+            for position, batch in zip(positions.tolist(), batches.tolist(), strict=True)
+        ]
+
+    def slot(self, position: int, batch: int) -> np.ndarray:
+        """The slice of ``batch``'s buffer that sequence ``position``'s patch goes to."""
         buffer = self._buffers.get(batch)
         if buffer is None:
             size = int(self._starts[batch + 1] - self._starts[batch])
