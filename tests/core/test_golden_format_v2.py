@@ -73,6 +73,7 @@ _fingerprints = st.builds(
     num_threads=st.one_of(st.none(), st.integers(1, 64)),
     batch_size=st.one_of(st.none(), st.integers(1, 512)),
     cudnn_benchmark=st.one_of(st.none(), st.booleans()),
+    cpu_model=st.one_of(st.none(), st.text(max_size=12)),
 )
 
 

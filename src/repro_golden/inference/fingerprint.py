@@ -22,7 +22,7 @@ def capture_fingerprint(*, batch_size: int | None, device: Any) -> dict[str, Any
     """
     import torch
 
-    from repro_golden.core.fingerprint import EnvironmentFingerprint
+    from repro_golden.core.fingerprint import EnvironmentFingerprint, cpu_model
 
     name = str(getattr(device, "type", device) or "cpu").split(":")[0].lower()
     device_type = "cuda" if name in ("gpu", "cuda") else name
@@ -61,5 +61,6 @@ def capture_fingerprint(*, batch_size: int | None, device: Any) -> dict[str, Any
         cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32),
         cudnn_deterministic=bool(torch.backends.cudnn.deterministic),
         cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
+        cpu_model=cpu_model(),
     )
     return fingerprint.to_dict()

@@ -41,6 +41,8 @@ import hashlib
 import importlib
 import json
 import os
+import platform
+import re
 import socket
 import sys
 import threading
@@ -243,8 +245,6 @@ def environment(device: Any, batch_size: int | None) -> dict[str, Any]:
     The same fields as ``repro_golden.inference.fingerprint.capture_fingerprint``
     (which cannot be imported here), read while ``trainer.predict`` runs.
     """
-    import platform
-
     import torch
 
     device_type = str(getattr(device, "type", device) or "cpu")
@@ -277,7 +277,49 @@ def environment(device: Any, batch_size: int | None) -> dict[str, Any]:
         "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
         "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "cpu_model": cpu_model(),
     }
+
+
+#: ``/proc/cpuinfo`` flags that decide which SIMD kernels a library dispatches to.
+_SIMD_FLAG = re.compile(r"^(sse|ssse|avx|amx|fma|f16c|asimd|sve|sme|neon)")
+
+
+def cpu_model(cpuinfo: str | None = None) -> str | None:
+    """This processor as repro-golden's fingerprint field ``cpu_model``.
+
+    The same text as ``repro_golden.core.fingerprint.cpu_model`` (a test keeps the
+    two equal; this file cannot import repro_golden): vendor, family, model, model
+    name and a digest of the SIMD flags, or ``None``.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return platform.processor() or None
+    first: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            if first:
+                break
+            continue
+        name, _, value = line.partition(":")
+        first.setdefault(name.strip().lower(), value.strip())
+    vendor = first.get("vendor_id") or first.get("cpu implementer")
+    if vendor is None:
+        return platform.processor() or None
+    family = first.get("cpu family") or first.get("cpu architecture", "?")
+    model = first.get("model") or first.get("cpu part", "?")
+    flags = sorted(
+        f for f in (first.get("flags") or first.get("features", "")).split() if _SIMD_FLAG.match(f)
+    )
+    simd = hashlib.sha256(" ".join(flags).encode("ascii", "replace")).hexdigest()[:8]
+    model_name = first.get("model name")
+    described = f"{vendor} family {family} model {model}" + (
+        f" ({model_name})" if model_name else ""
+    )
+    return f"{described}, simd {simd}"
 
 
 # --------------------------------------------------------------------------- offline
