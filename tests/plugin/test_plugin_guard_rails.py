@@ -75,7 +75,7 @@ def test_golden_files_of_another_case_are_refused_and_never_rewritten(
     )
     manifest = (pytester.path / "golden" / "other" / "golden.json").read_bytes()
     make_embeddings(pytester.path / "emb.zarr")
-    pytester.makepyfile(test_case=OTHER_CASE)
+    pytester.makepyfile(test_given_case=OTHER_CASE)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*golden files of case 'other', expected case 'demo'*"])
@@ -93,7 +93,7 @@ def test_force_regen_keeps_the_recorded_case(
     golden = pytester.path / "golden" / "demo"
     write_golden(make_embeddings(pytester.path / "old.zarr", seed=7), golden, case="demo")
     make_embeddings(pytester.path / "emb.zarr")
-    pytester.makepyfile(test_case=NO_CASE)
+    pytester.makepyfile(test_given_case=NO_CASE)
     pytester.runpytest("-p", "no:cacheprovider", "--force-regen").assert_outcomes(failed=1)
     assert json.loads((golden / "golden.json").read_text())["case"] == "demo"
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from repro_golden import __version__
+from repro_golden.cli.extras import PREDICT_EXTRA_MODULES
 from repro_golden.core.atomic import storage_error
 from repro_golden.errors import ReproGoldenError
 from repro_golden.interrupts import Interrupted, SignalStop, stop_on_signals
@@ -30,12 +31,6 @@ from repro_golden.interrupts import Interrupted, SignalStop, stop_on_signals
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
-
-#: Top-level modules installed by ``repro-golden[predict]``; a command that needs
-#: one where it is missing says which extra to install (exit 2), not a traceback.
-PREDICT_EXTRA_MODULES = frozenset(
-    {"torch", "lightning", "timm", "anndata", "pandas", "tqdm", "jsonargparse", "torchvision"}
-)
 
 # Order is the order shown by --help.
 _COMMAND_MODULES = (

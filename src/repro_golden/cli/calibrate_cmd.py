@@ -76,6 +76,9 @@ def _table(title: str, drift: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Predict, measure, propose; record under --force-regen."""
+    from repro_golden.cli.extras import require_predict_extra
+
+    require_predict_extra("torch", "lightning", "anndata")
     from repro_golden.config.viscy_config import load_config
     from repro_golden.core.calibrate import DEFAULT_MARGIN, propose, store_drift
     from repro_golden.core.embeddings import EmbeddingsStore

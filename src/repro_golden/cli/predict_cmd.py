@@ -106,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, predict, print the summary line and where the store went."""
     import logging
 
+    from repro_golden.cli.extras import require_predict_extra
     from repro_golden.core.atomic import refuse_existing
 
+    # Both pipelines write the store with anndata here; the builtin imports torch below.
+    require_predict_extra("anndata")
     case = load_for_pipeline(args)
     target = args.output if args.output is not None else case.output
     if target is not None:  # refused before torch and Lightning are imported (seconds)

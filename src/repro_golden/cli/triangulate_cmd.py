@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     """Load the case, triangulate, print the comparisons and the verdict."""
     import logging
 
+    from repro_golden.cli.extras import require_predict_extra
+
+    require_predict_extra("torch", "lightning", "anndata")
+
     from repro_golden.config.case import Case
 
     case = Case.load(args.case)
