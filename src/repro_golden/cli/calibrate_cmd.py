@@ -20,16 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_golden.cli import EXIT_OK
-
-
-def _runs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
-    return value
+from repro_golden.cli.argtypes import int_at_least
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +32,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("config", type=Path, metavar="CASE", help="case file or VisCy config")
     parser.add_argument(
-        "--runs", type=_runs, default=2, help="predictions here (default: %(default)s)"
+        "--runs", type=int_at_least(2), default=2, help="predictions here (default: %(default)s)"
     )
     parser.add_argument(
         "--against",
@@ -60,7 +51,9 @@ def register(subparsers: Any) -> None:
         help="proposed atol = margin x max |diff| (default: 10)",
     )
     parser.add_argument("--device", choices=("cpu", "gpu"), help="accelerator (default: case)")
-    parser.add_argument("--batch-size", type=int, default=None, help="batch size override")
+    parser.add_argument(
+        "--batch-size", type=int_at_least(1), default=None, help="batch size override"
+    )
     parser.add_argument(
         "--force-regen",
         action="store_true",

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from repro_golden.cli import EXIT_OK, EXIT_REGRESSION
+from repro_golden.cli.argtypes import int_at_least
 
 
 def _tolerance_options(parser: argparse.ArgumentParser, *, default: str = "0") -> None:
@@ -42,7 +43,7 @@ def _tolerance_options(parser: argparse.ArgumentParser, *, default: str = "0") -
     )
     parser.add_argument(
         "--max-rows",
-        type=int,
+        type=int_at_least(0),
         default=20,
         help="outcomes listed in the terminal summary (default: %(default)s)",
     )

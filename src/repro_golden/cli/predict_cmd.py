@@ -15,16 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from repro_golden.cli import EXIT_OK, EXIT_REGRESSION
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+from repro_golden.cli.argtypes import int_at_least
 
 
 def register(subparsers: Any) -> None:
@@ -43,7 +34,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ckpt", type=Path, help="checkpoint (overrides the config's)")
     parser.add_argument("--device", choices=("cpu", "gpu"), help="accelerator (default: config)")
     parser.add_argument(
-        "--batch-size", type=_positive_int, help="batch size (changes the last bits of results)"
+        "--batch-size", type=int_at_least(1), help="batch size (changes the last bits of results)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
