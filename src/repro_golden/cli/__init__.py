@@ -64,9 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Faults never read as verdicts: bad input and filesystem faults (full disk,
     read-only or vanished directory, permission) are exit 2 with one line;
-    SIGINT and SIGTERM stop the command (its partial output removed on the
-    way out) with exit 130 or 143; a closed stdout (``| head``) ends printing
-    quietly without changing the command's own status.
+    SIGINT and SIGTERM stop the command with exit 130 or 143, leaving no partial
+    output (what was being written is removed on the way out; a result
+    published just before the signal arrived is whole and stays); a closed
+    stdout (``| head``) ends printing quietly without changing the command's
+    own status.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -77,13 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status: int = args.handler(args)
         except (Interrupted, SignalStop) as exc:
             print(
-                f"{name}: {exc}; stopped, partial output removed",
+                f"{name}: {exc}; stopped, no partial output left",
                 file=sys.stderr,
             )
             return exc.exit_status
         except KeyboardInterrupt:  # a SIGINT that arrived before the handlers were installed
             print(
-                f"{name}: interrupted by SIGINT; stopped, partial output removed", file=sys.stderr
+                f"{name}: interrupted by SIGINT; stopped, no partial output left", file=sys.stderr
             )
             return 128 + signal.SIGINT
         except ReproGoldenError as exc:  # InputError and StorageError among them
