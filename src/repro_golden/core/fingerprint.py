@@ -19,10 +19,7 @@ one captured with torch.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import platform
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +56,10 @@ class EnvironmentFingerprint:
     SIMD dispatch level, e.g. ``"AVX512"``), ``num_threads`` (intra-op), ``batch_size``,
     ``matmul_precision`` (``torch.get_float32_matmul_precision()``), ``allow_tf32``
     (CUDA matmul), ``cudnn_allow_tf32``, ``cudnn_deterministic``, ``cudnn_benchmark``,
-    ``cpu_model`` (:func:`cpu_model`: vendor, family, model and a digest of the SIMD
-    flags; added after the first golden sets, so it enters the key only when known
-    and the keys of older fingerprints stay what they were).
+    ``cpu_model`` (vendor, family, model and a digest of the SIMD flags, read by
+    ``repro_golden.inference.pipelines.runner.cpu_model``; added after the first
+    golden sets, so it enters the key only when known and the keys of older
+    fingerprints stay what they were).
     """
 
     torch: str | None = None
@@ -161,50 +159,3 @@ class EnvironmentFingerprint:
                 )
             values[name] = value
         return cls(**values)
-
-
-#: ``/proc/cpuinfo`` flags that decide which SIMD kernels a library dispatches to.
-_SIMD_FLAG = re.compile(r"^(sse|ssse|avx|amx|fma|f16c|asimd|sve|sme|neon)")
-
-
-def cpu_model(cpuinfo: str | None = None) -> str | None:
-    """This processor as a fingerprint field, e.g. ``AuthenticAMD family 26 model 2 (AMD
-    EPYC), simd 3f1c0e2a``; ``None`` where it cannot be read.
-
-    ``torch.backends.cpu.get_cpu_capability()`` says only ``AVX512``, and two AVX512
-    machines of other models (oneDNN picks kernels by model and flags) gave the
-    example case other bits. So the vendor, family and model, with a digest (the first 8
-    hex digits of SHA-256) of the SIMD flags a VM exposes, enter the key. ``cpuinfo`` is the
-    text of ``/proc/cpuinfo`` (read here when ``None``); off Linux,
-    ``platform.processor()``. Standard library only: the standalone runner has the
-    same function (``repro_golden/inference/pipelines/runner.py``), a test keeps the
-    two equal.
-    """
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-                cpuinfo = handle.read()
-        except OSError:
-            return platform.processor() or None
-    first: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        if not line.strip():
-            if first:
-                break
-            continue
-        name, _, value = line.partition(":")
-        first.setdefault(name.strip().lower(), value.strip())
-    vendor = first.get("vendor_id") or first.get("cpu implementer")
-    if vendor is None:
-        return platform.processor() or None
-    family = first.get("cpu family") or first.get("cpu architecture", "?")
-    model = first.get("model") or first.get("cpu part", "?")
-    flags = sorted(
-        f for f in (first.get("flags") or first.get("features", "")).split() if _SIMD_FLAG.match(f)
-    )
-    simd = hashlib.sha256(" ".join(flags).encode("ascii", "replace")).hexdigest()[:8]
-    model_name = first.get("model name")
-    described = f"{vendor} family {family} model {model}" + (
-        f" ({model_name})" if model_name else ""
-    )
-    return f"{described}, simd {simd}"

@@ -22,45 +22,19 @@ def capture_fingerprint(*, batch_size: int | None, device: Any) -> dict[str, Any
     """
     import torch
 
-    from repro_golden.core.fingerprint import EnvironmentFingerprint, cpu_model
+    from repro_golden.core.fingerprint import EnvironmentFingerprint
+    from repro_golden.inference.pipelines.runner import environment
 
     name = str(getattr(device, "type", device) or "cpu").split(":")[0].lower()
     device_type = "cuda" if name in ("gpu", "cuda") else name
     if device_type == "auto":
         device_type = "cuda" if torch.cuda.is_available() else "cpu"
-    device_name: str | None = None
-    capability: str | None = None
-    if device_type == "cuda" and torch.cuda.is_available():
-        index = getattr(device, "index", None) or 0
-        device_name = torch.cuda.get_device_name(index)
-        major, minor = torch.cuda.get_device_capability(index)
-        capability = f"{major}.{minor}"
-    else:
-        import platform
-
-        device_name = platform.processor() or platform.machine() or device_type
-    cpu_capability: str | None
-    try:
-        cpu_capability = str(torch.backends.cpu.get_cpu_capability())
-    except AttributeError:  # pragma: no cover - torch older than 2.0
-        cpu_capability = None
-    cudnn_available = torch.backends.cudnn.is_available()
-    cudnn_version = torch.backends.cudnn.version() if cudnn_available else None
-    fingerprint = EnvironmentFingerprint(
-        torch=torch.__version__,
-        cuda=torch.version.cuda,
-        cudnn=None if cudnn_version is None else str(cudnn_version),
-        device_type=device_type,
-        device_name=device_name,
-        compute_capability=capability,
-        cpu_capability=cpu_capability,
-        num_threads=int(torch.get_num_threads()),
-        batch_size=None if batch_size is None else int(batch_size),
-        matmul_precision=torch.get_float32_matmul_precision(),
-        allow_tf32=bool(torch.backends.cuda.matmul.allow_tf32),
-        cudnn_allow_tf32=bool(torch.backends.cudnn.allow_tf32),
-        cudnn_deterministic=bool(torch.backends.cudnn.deterministic),
-        cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
-        cpu_model=cpu_model(),
-    )
-    return fingerprint.to_dict()
+    target: Any = device_type
+    if device_type == "cuda":  # a str has an ``index`` method: parse "cuda:1" instead
+        index = device.index if isinstance(device, torch.device) else None
+        if index is None:
+            suffix = str(device).partition(":")[2]
+            index = int(suffix) if suffix.isdigit() else 0
+        target = torch.device("cuda", index)
+    # Validated through the type: a field the runner got wrong fails here, not in a check.
+    return EnvironmentFingerprint.from_mapping(environment(target, batch_size)).to_dict()

@@ -242,15 +242,18 @@ def _batch_size(config: Mapping[str, Any]) -> int | None:
 def environment(device: Any, batch_size: int | None) -> dict[str, Any]:
     """The numeric environment of this process, in repro-golden's fingerprint form.
 
-    The same fields as ``repro_golden.inference.fingerprint.capture_fingerprint``
-    (which cannot be imported here), read while ``trainer.predict`` runs.
+    The one place the fields are read: here while ``trainer.predict`` runs, and by
+    ``repro_golden.inference.fingerprint.capture_fingerprint`` for the builtin
+    pipeline (which imports this file, as it imports :func:`tensor_digest`).
+    ``device`` is a ``torch.device`` or a device type (``"cpu"``, ``"cuda"``); CUDA
+    properties are read only where CUDA is available.
     """
     import torch
 
     device_type = str(getattr(device, "type", device) or "cpu")
     name: str | None
     capability: str | None = None
-    if device_type == "cuda":
+    if device_type == "cuda" and torch.cuda.is_available():
         index = getattr(device, "index", None) or 0
         name = torch.cuda.get_device_name(index)
         capability = "{}.{}".format(*torch.cuda.get_device_capability(index))
@@ -286,11 +289,15 @@ _SIMD_FLAG = re.compile(r"^(sse|ssse|avx|amx|fma|f16c|asimd|sve|sme|neon)")
 
 
 def cpu_model(cpuinfo: str | None = None) -> str | None:
-    """This processor as repro-golden's fingerprint field ``cpu_model``.
+    """This processor as the fingerprint field ``cpu_model``, e.g. ``AuthenticAMD family
+    26 model 2 (AMD EPYC), simd 3f1c0e2a``; ``None`` where it cannot be read.
 
-    The same text as ``repro_golden.core.fingerprint.cpu_model`` (a test keeps the
-    two equal; this file cannot import repro_golden): vendor, family, model, model
-    name and a digest of the SIMD flags, or ``None``.
+    ``torch.backends.cpu.get_cpu_capability()`` says only ``AVX512``, and two AVX512
+    machines of other models (oneDNN picks kernels by model and flags) gave the
+    example case other bits. So the vendor, family and model, with a digest (the
+    first 8 hex digits of SHA-256) of the SIMD flags a VM exposes, enter the key.
+    ``cpuinfo`` is the text of ``/proc/cpuinfo`` (read here when ``None``); off
+    Linux, ``platform.processor()``. Standard library only, as this whole file.
     """
     if cpuinfo is None:
         try:
