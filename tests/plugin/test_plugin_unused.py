@@ -61,7 +61,7 @@ def test_fail_fails_the_session(pytester: pytest.Pytester, project: Path) -> Non
 def test_delete_removes_only_inside_the_roots(pytester: pytest.Pytester, project: Path) -> None:
     result = pytester.runpytest("-p", "no:cacheprovider", "--golden-unused=delete")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*2 golden directories deleted*"])
+    result.stdout.fnmatch_lines(["*2 golden directories unused*", "*delete deleted 8 paths"])
     assert not any(p.exists() for p in _stale(project))
     for kept in ("test_mod/test_kept.golden", "test_mod/test_skipped.golden"):
         assert (project / kept / "golden.json").is_file()
@@ -75,3 +75,134 @@ def test_partial_sessions_judge_nothing(pytester: pytest.Pytester, project: Path
         result.assert_outcomes(passed=1)
         assert "unused" not in result.stdout.str()
         assert all(p.exists() for p in _stale(project)), selection
+
+
+def _deleted_lines(stdout: str) -> list[str]:
+    return [line.strip()[len("deleted ") :] for line in stdout.splitlines() if "  deleted " in line]
+
+
+def test_delete_prints_each_path_it_deletes(pytester: pytest.Pytester, project: Path) -> None:
+    stale = _stale(project)
+    expected = {str(p) for p in stale}
+    for directory in stale:
+        expected |= {str(f) for f in directory.iterdir()}
+    result = pytester.runpytest("-p", "no:cacheprovider", "--golden-unused=delete")
+    assert set(_deleted_lines(result.stdout.str())) == expected
+    result.stdout.fnmatch_lines(
+        [f"repro-golden: --golden-unused=delete deleted {len(expected)} paths"]
+    )
+
+
+NESTED = """
+from pathlib import Path
+
+def test_inner(golden_regression):
+    here = Path(__file__).parent
+    inner = here / "test_nested" / "outer" / "inner.golden"
+    golden_regression.check(here / "emb.zarr", golden_dir=inner)
+"""
+
+
+def test_delete_keeps_a_stale_manifest_above_a_used_set(
+    pytester: pytest.Pytester, make_embeddings: Callable[..., Path]
+) -> None:
+    """A stale ``outer/golden.json`` must not take the used ``outer/inner.golden`` with it."""
+    emb = make_embeddings(pytester.path / "emb.zarr")
+    pytester.makepyfile(test_nested=NESTED)
+    outer = pytester.path / "test_nested" / "outer"
+    write_golden(emb, outer)
+    write_golden(emb, outer / "inner.golden")
+    before = sorted(p.relative_to(outer) for p in outer.rglob("*"))
+    for _ in range(2):  # the second session still finds the inner set
+        result = pytester.runpytest("-p", "no:cacheprovider", "--golden-unused=delete")
+        result.assert_outcomes(passed=1)
+        assert sorted(p.relative_to(outer) for p in outer.rglob("*")) == before
+        result.stdout.fnmatch_lines(
+            [f"  kept {outer}: it holds {outer / 'inner.golden'}, which this session uses"]
+        )
+        assert _deleted_lines(result.stdout.str()) == []
+
+
+def test_delete_removes_only_golden_files_from_a_data_folder(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    """A stale manifest among a module's data removes its own files, never ``input.csv``."""
+    data = project / "test_mod" / "data"
+    write_golden(project / "emb.zarr", data)
+    (data / "input.csv").write_text("a,b\n1,2\n")
+    (data / "plate.zarr").mkdir()
+    (data / "plate.zarr" / ".zattrs").write_text("{}")
+    golden_files = sorted(p for p in data.iterdir() if p.suffix in (".json", ".bin"))
+    assert len(golden_files) >= 2  # golden.json and its sketch
+    foreign = project / "test_mod" / "foreign"
+    foreign.mkdir()
+    (foreign / "golden.json").write_text('{"schema": "another-tool/1"}')
+    result = pytester.runpytest("-p", "no:cacheprovider", "--golden-unused=delete")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert sorted(p.name for p in data.iterdir()) == ["input.csv", "plate.zarr"]
+    assert (data / "plate.zarr" / ".zattrs").read_text() == "{}"
+    assert (foreign / "golden.json").read_text() == '{"schema": "another-tool/1"}'
+    deleted = set(_deleted_lines(result.stdout.str()))
+    assert {str(p) for p in golden_files} <= deleted
+    assert not any(str(data / name) in deleted for name in ("input.csv", "plate.zarr"))
+    assert str(data) not in deleted
+    result.stdout.fnmatch_lines(
+        [
+            f"  kept {data}: the folder holds files that are not golden files "
+            "(input.csv, plate.zarr)",
+            f"  kept {foreign}: its golden.json is not a repro-golden manifest*",
+        ]
+    )
+
+
+SYM = """
+def test_sym():
+    pass
+"""
+
+
+def test_delete_never_follows_a_symlink_out_of_the_rootdir(
+    pytester: pytest.Pytester,
+    make_embeddings: Callable[..., Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``tests/test_sym`` linking to another folder: its golden sets are not this project's."""
+    emb = make_embeddings(pytester.path / "emb.zarr")
+    outside = tmp_path_factory.mktemp("symdata")
+    write_golden(emb, outside / "victim2.golden")
+    before = sorted(p.name for p in (outside / "victim2.golden").iterdir())
+    tests = pytester.mkpydir("tests")
+    (tests / "test_sym.py").write_text(SYM)
+    (tests / "test_sym").symlink_to(outside, target_is_directory=True)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--golden-unused=delete")
+    result.assert_outcomes(passed=1)
+    assert sorted(p.name for p in (outside / "victim2.golden").iterdir()) == before
+    assert _deleted_lines(result.stdout.str()) == []
+    result.stdout.fnmatch_lines(
+        [f"  kept {outside / 'victim2.golden'}: it is outside the rootdir*"]
+    )
+
+
+def test_collection_errors_judge_nothing(pytester: pytest.Pytester, project: Path) -> None:
+    """A module that failed to import proves nothing unused: its tests were never seen."""
+    pytester.makepyfile(test_broken="import a_module_that_does_not_exist_here\n")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--golden-unused=delete", "--continue-on-collection-errors"
+    )
+    result.assert_outcomes(passed=1, skipped=1, errors=1)
+    assert "unused" not in result.stdout.str()
+    assert all(p.exists() for p in _stale(project))
+
+
+def test_a_fault_while_deleting_is_reported_not_raised(tmp_path: Path) -> None:
+    from repro_golden.plugin.unused import DeletionLog, DeletionPlan, carry_out
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    plan = DeletionPlan(tmp_path / "set", files=(blocker / "golden.json",))
+    log = DeletionLog()
+    carry_out(plan, log)
+    assert log.deleted == []
+    assert log.kept == [
+        (tmp_path / "set", f"could not delete {blocker / 'golden.json'}: Not a directory")
+    ]

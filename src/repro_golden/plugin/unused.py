@@ -10,16 +10,32 @@ would by default (a skipped test still accounts for its own directory, and
 ``<golden root>/<case>`` is accounted for by any case with a case file).
 
 Judged only for a session that saw every test it could: nothing deselected
-(``-k``, ``-m``), no node ids on the command line, not stopped early.
-``--golden-unused=warn`` (default) lists them, ``fail`` also fails the
-session, ``delete`` removes them: only directories strictly inside a root,
-never a symbolic link, never the root itself.
+(``-k``, ``-m``), no node ids on the command line, no collection error, not
+stopped early. ``--golden-unused=warn`` (default) lists them, ``fail`` also
+fails the session, ``delete`` removes what the collection proves unused and
+nothing else (:func:`plan_deletion`):
+
+- only inside the rootdir, judged on the resolved path, so nothing reached
+  through a symbolic link that leaves it (a module's data directory that is a
+  link to another project is left alone); never a root itself;
+- never a directory that holds a golden set, a reference or a module data
+  directory this session uses or accounts for (a stale ``outer/golden.json``
+  does not take ``outer/inner.golden`` with it);
+- only golden files: the data files the manifest names (``sketch-<digest>.bin``,
+  ``full-<digest>.bin``) and ``golden.json`` itself, which must be a
+  repro-golden manifest; other files stay (``input.csv`` beside a stale
+  manifest), and the folder is removed only when that leaves it empty.
+
+Every path deleted is printed, and every unused directory kept says why.
+A filesystem fault while deleting is reported, never raised.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +46,11 @@ from repro_golden.plugin.session_summary import records_of
 
 if TYPE_CHECKING:
     from repro_golden.plugin.settings import GoldenSettings
+
+#: Manifest keys naming a data file the golden set owns, and the names such a file may have.
+_DATA_FILES = {kind: re.compile(rf"{kind}-[0-9a-f]{{32}}\.bin") for kind in ("sketch", "full")}
+_MAX_MANIFEST_BYTES = 64 << 20
+_SHOWN_OTHERS = 3
 
 
 def default_names(item: pytest.Item) -> list[str]:
@@ -56,9 +77,107 @@ def find_golden_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _inside(path: Path, roots: list[Path]) -> bool:
-    resolved = path.resolve()
-    return any(resolved != r and r in resolved.parents for r in roots)
+@dataclass(frozen=True)
+class DeletionPlan:
+    """What ``delete`` may remove of one unused golden directory, or why it keeps it all.
+
+    ``files`` are the golden files to unlink, ``golden.json`` last (an interrupted
+    delete leaves a manifest, so the next session judges the set again).
+    """
+
+    directory: Path
+    files: tuple[Path, ...] = ()
+    kept: str | None = None
+
+
+@dataclass
+class DeletionLog:
+    """What ``delete`` did, in order, for the terminal summary."""
+
+    deleted: list[Path] = field(default_factory=list)
+    kept: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _strictly_inside(path: Path, ancestor: Path) -> bool:
+    return ancestor in path.parents
+
+
+def _owned_files(directory: Path) -> tuple[list[Path], str | None]:
+    """The files the manifest of ``directory`` owns (``golden.json`` last), or why none are.
+
+    A ``golden.json`` that is not a regular file, not JSON, or of no
+    repro-golden schema is not ours to delete (another tool may use the name).
+    """
+    from repro_golden.core.golden_format import SCHEMAS
+
+    manifest = directory / MANIFEST
+    if manifest.is_symlink() or not manifest.is_file():
+        return [], f"its {MANIFEST} is not a regular file"
+    if manifest.stat().st_size > _MAX_MANIFEST_BYTES:
+        return [], f"its {MANIFEST} is too large to be a manifest"
+    try:
+        data: Any = json.loads(manifest.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        return [], f"its {MANIFEST} cannot be read as JSON ({type(exc).__name__})"
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema not in SCHEMAS:
+        return [], f"its {MANIFEST} is not a repro-golden manifest (schema {schema!r})"
+    files = []
+    for kind, pattern in _DATA_FILES.items():
+        entry = data.get(kind)
+        if entry is None:
+            continue
+        name = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not pattern.fullmatch(name):
+            return [], f"its {MANIFEST} names no valid {kind} file ([{kind}.file] {name!r})"
+        if os.path.lexists(directory / name) and not (directory / name).is_dir():
+            files.append(directory / name)
+    return [*files, manifest], None
+
+
+def plan_deletion(directory: Path, *, rootdir: Path, protected: set[Path]) -> DeletionPlan:
+    """Decide what of the unused golden ``directory`` may be deleted.
+
+    ``rootdir`` is the session's resolved rootdir; ``protected`` holds resolved
+    paths this session uses or accounts for (golden sets, references, module
+    data directories, the roots): a directory above any of them is kept whole.
+    """
+    real = directory.resolve()
+    if directory.is_symlink() or not _strictly_inside(real, rootdir):
+        return DeletionPlan(
+            directory, kept=f"it is outside the rootdir {rootdir} (resolves to {real})"
+        )
+    held = sorted(p for p in protected if _strictly_inside(p, real))
+    if held:
+        return DeletionPlan(directory, kept=f"it holds {held[0]}, which this session uses")
+    files, reason = _owned_files(directory)
+    if reason is not None:
+        return DeletionPlan(directory, kept=reason)
+    return DeletionPlan(directory, files=tuple(files))
+
+
+def carry_out(plan: DeletionPlan, log: DeletionLog) -> None:
+    """Unlink the plan's files, then remove the folder if nothing else is in it; log each path."""
+    if plan.kept is not None:
+        log.kept.append((plan.directory, plan.kept))
+        return
+    try:
+        for path in plan.files:
+            path.unlink(missing_ok=True)
+            log.deleted.append(path)
+        others = sorted(p.name for p in plan.directory.iterdir())
+        if not others:
+            plan.directory.rmdir()
+            log.deleted.append(plan.directory)
+            return
+    except OSError as exc:
+        target = exc.filename or plan.directory
+        log.kept.append((plan.directory, f"could not delete {target}: {exc.strerror or exc}"))
+        return
+    shown = ", ".join(others[:_SHOWN_OTHERS])
+    if len(others) > _SHOWN_OTHERS:
+        shown += f" and {len(others) - _SHOWN_OTHERS} more"
+    log.kept.append((plan.directory, f"the folder holds files that are not golden files ({shown})"))
 
 
 class UnusedPlugin:
@@ -68,12 +187,17 @@ class UnusedPlugin:
         self.config = config
         self.settings = settings
         self.unused: list[Path] = []
-        self.deleted: list[Path] = []
+        self.log = DeletionLog()
         self.reason: str | None = None
+        self.collection_failed = False
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         if items:
             records_of(self.config).incomplete = True
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_failed = True
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -108,6 +232,8 @@ class UnusedPlugin:
             return False
         if records_of(self.config).incomplete:
             self.reason = "some tests were deselected"
+        elif self.collection_failed:
+            self.reason = "some tests could not be collected"
         elif any("::" in str(a) for a in self.config.args):
             self.reason = "tests were selected by node id"
         elif session.shouldstop or session.shouldfail or exitstatus not in (0, 1):
@@ -135,19 +261,18 @@ class UnusedPlugin:
         found = {d for root in roots for d in find_golden_dirs(root)}
         self.unused = sorted(d for d in found if str(d.resolve()) not in taken)
         if self.settings.unused == "delete":
-            for directory in self.unused:
-                if _inside(directory, roots) and not directory.is_symlink():
-                    shutil.rmtree(directory)
-                    self.deleted.append(directory)
+            protected = {Path(p) for p in taken} | set(roots)
+            rootdir = self.config.rootpath.resolve()
+            # Deepest first: an unused set inside another unused set goes before its parent.
+            for directory in sorted(self.unused, key=lambda d: len(d.parts), reverse=True):
+                carry_out(plan_deletion(directory, rootdir=rootdir, protected=protected), self.log)
         elif self.settings.unused == "fail" and self.unused and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput") or not self.unused:
             return
-        verb = {"delete": "deleted", "fail": "unused (failing the session)"}.get(
-            self.settings.unused, "unused"
-        )
+        verb = {"fail": "unused (failing the session)"}.get(self.settings.unused, "unused")
         noun = "directory" if len(self.unused) == 1 else "directories"
         terminalreporter.write_line(
             f"repro-golden: {len(self.unused)} golden {noun} {verb}: "
@@ -159,6 +284,17 @@ class UnusedPlugin:
             terminalreporter.write_line(
                 "  (--golden-unused=delete removes them, --golden-unused=fail fails on them)"
             )
+        if self.settings.unused == "delete":
+            count = len(self.log.deleted)
+            terminalreporter.write_line(
+                f"repro-golden: --golden-unused=delete deleted {count} "
+                f"{'path' if count == 1 else 'paths'}"
+                + (f", kept {len(self.log.kept)} unused" if self.log.kept else "")
+            )
+            for path in self.log.deleted:
+                terminalreporter.write_line(f"  deleted {path}")
+            for directory, why in self.log.kept:
+                terminalreporter.write_line(f"  kept {directory}: {why}")
 
 
 def configure(config: pytest.Config, settings: GoldenSettings) -> UnusedPlugin:
