@@ -59,38 +59,11 @@ def register(subparsers: Any) -> None:
 
 def load_for_pipeline(args: argparse.Namespace) -> Any:
     """The case: a case file as written, or a bare config for the chosen pipeline."""
-    import dataclasses
+    from repro_golden.config.load import load_case
 
-    from repro_golden.config.case import LightningSpec, PipelineKind, read_yaml_mapping
-    from repro_golden.config.viscy_config import case_from_viscy, is_viscy_config, load_config
-    from repro_golden.errors import ConfigError
-
-    kind = None if args.pipeline is None else PipelineKind.parse(args.pipeline)
-    mapping = read_yaml_mapping(args.config)
-    if not is_viscy_config(mapping):
-        case = load_config(args.config)
-        if kind is not None and kind is not case.pipeline:
-            raise ConfigError(
-                f"--pipeline {kind.value} contradicts the case's pipeline {case.pipeline.value!r}",
-                path=args.config,
-                key="pipeline",
-            )
-        if args.python and case.lightning is not None:
-            spec = dataclasses.replace(case.lightning, python=args.python)
-            case = dataclasses.replace(case, lightning=spec)
-        return case
-    if kind is not PipelineKind.LIGHTNING:
-        if args.python or args.preimport:
-            raise ConfigError("--python/--preimport need --pipeline lightning", key="pipeline")
-        return load_config(args.config)
-    case = case_from_viscy(mapping, source=args.config, base_dir=Path.cwd(), any_classes=True)
-    spec = LightningSpec(
-        config=args.config.resolve(),
-        python=args.python,
-        cwd=Path.cwd(),
-        preimport=tuple(args.preimport),
+    return load_case(
+        args.config, pipeline=args.pipeline, python=args.python, preimport=args.preimport
     )
-    return dataclasses.replace(case, pipeline=PipelineKind.LIGHTNING, lightning=spec)
 
 
 def run(args: argparse.Namespace) -> int:

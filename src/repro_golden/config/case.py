@@ -7,11 +7,18 @@ with. Paths are relative to the case file's directory, and ``${VAR}`` /
 live in the environment, never in test files. YAML is read with
 ``yaml.safe_load`` only. Loading a case imports neither torch nor the data
 readers' heavy dependencies.
+
+Every string is expanded before any key is validated (``config/expand.py``), so
+``accelerator: ${ACCEL:-cpu}`` is judged as ``cpu``; :meth:`Case.to_dict` keeps
+the file as written (references unexpanded), for provenance. A lightning case
+may carry ``env:``, variables for the pipeline's interpreter (``PYTHONPATH``
+to a preimport module beside the case, say).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -21,7 +28,8 @@ from typing import Any
 import yaml
 
 from repro_golden.config import validate
-from repro_golden.config.data import DataConfig, expand_env
+from repro_golden.config.data import DataConfig
+from repro_golden.config.expand import expand_tree
 from repro_golden.config.model import ModelConfig
 from repro_golden.config.numerics import NumericalMode
 from repro_golden.core.atomic import safe_component
@@ -48,8 +56,12 @@ _TOP_LEVEL = frozenset(
         "config",
         "python",
         "preimport",
+        "env",
     }
 )
+#: What only a lightning case may set.
+_LIGHTNING_ONLY = ("config", "python", "preimport", "env")
+_ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 #: What a ``lightning`` case may leave out: its LightningCLI config says it.
 _FROM_CONFIG = ("model", "data", "checkpoint")
 
@@ -82,13 +94,16 @@ class LightningSpec:
     against the current directory (a case's own directory for a case file);
     ``preimport`` lists modules imported before the config's classes, as the
     lab's own entry point does (VisCy 0.4.1 needs ``viscy.cli`` first: its
-    embedding writer has a circular import otherwise).
+    embedding writer has a circular import otherwise); ``env`` holds variables
+    set for that interpreter on top of this process's environment (the case's
+    ``env:``, paths already resolved against the case file's directory).
     """
 
     config: Path
     python: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
     preimport: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for provenance."""
@@ -97,6 +112,7 @@ class LightningSpec:
             "python": self.python,
             "cwd": str(self.cwd),
             "preimport": list(self.preimport),
+            "env": dict(self.env),
         }
 
 
@@ -191,18 +207,25 @@ class Case:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], *, base_dir: Path, source: Path) -> Case:
-        """Build from a parsed case mapping; relative paths resolve against ``base_dir``."""
+        """Build from a parsed case mapping; relative paths resolve against ``base_dir``.
+
+        ``${VAR}`` references are expanded in every key first; an unset one
+        without default is an :class:`~repro_golden.config.expand.UnsetVariableError`
+        naming all of them.
+        """
+        as_written = mapping
         schema = mapping.get("schema")
         if schema != SCHEMA:
             raise ConfigError(f"expected {SCHEMA!r}, got {schema!r}", path=source, key="schema")
         validate.refuse_unknown(mapping, _TOP_LEVEL, source=source)
+        mapping = expand_tree(mapping, source=source)
         pipeline = PipelineKind.parse(mapping.get("pipeline", "builtin"), source=source)
         lightning = derived = None
         if pipeline is PipelineKind.LIGHTNING:
             lightning, derived = _lightning(mapping, base_dir=base_dir, source=source)
-        elif any(mapping.get(k) is not None for k in ("config", "python", "preimport")):
+        elif any(mapping.get(k) is not None for k in _LIGHTNING_ONLY):
             raise ConfigError(
-                "config/python/preimport belong to a lightning case; add `pipeline: lightning`",
+                "config/python/preimport/env belong to a lightning case; add `pipeline: lightning`",
                 path=source,
                 key="pipeline",
             )
@@ -246,7 +269,9 @@ class Case:
             else ModelConfig.from_mapping(mapping["model"], source=source),
             data=derived.data
             if derived is not None and mapping.get("data") is None
-            else DataConfig.from_mapping(mapping["data"], base_dir=base_dir, source=source),
+            else DataConfig.from_mapping(
+                mapping["data"], base_dir=base_dir, source=source, expand=False
+            ),
             trainer=derived.trainer
             if derived is not None and mapping.get("trainer") is None
             else trainer,
@@ -259,7 +284,7 @@ class Case:
             golden=_optional_path(mapping.get("golden"), "golden", base_dir, source),
             tolerance=ToleranceSpec.from_mapping(mapping.get("tolerance"), source=source),
             source=source,
-            config=dict(mapping),
+            config=dict(as_written),
             pipeline=pipeline,
             lightning=lightning,
         )
@@ -286,7 +311,6 @@ def _lightning(
             raise ConfigError(
                 f"expected an interpreter path, got {python!r}", path=source, key="python"
             )
-        python = expand_env(python, source=source, key="python")
         if os.sep in python:  # a bare name is looked up on PATH, as a shell would
             python = os.fspath(_path(python, "python", base_dir, source))
     preimport = mapping.get("preimport") or []
@@ -294,18 +318,69 @@ def _lightning(
         raise ConfigError(
             f"expected a list of module names, got {preimport!r}", path=source, key="preimport"
         )
-    spec = LightningSpec(config=config, python=python, cwd=base_dir, preimport=tuple(preimport))
+    spec = LightningSpec(
+        config=config,
+        python=python,
+        cwd=base_dir,
+        preimport=tuple(preimport),
+        env=_environment(mapping.get("env"), base_dir=base_dir, source=source),
+    )
     derived = case_from_viscy(
         read_yaml_mapping(config), source=config, base_dir=base_dir, any_classes=True
     )
     return spec, derived
 
 
+def _environment(value: Any, *, base_dir: Path, source: Path) -> tuple[tuple[str, str], ...]:
+    """The case's ``env:`` as (name, value) pairs, relative paths resolved.
+
+    A relative path is resolved against the case file's directory wherever a
+    path is certain: in every entry of a variable whose name ends in ``PATH``
+    (``PYTHONPATH``, ``LD_LIBRARY_PATH``; entries split on ``os.pathsep``), and
+    in any other value that starts with ``./`` or ``../``. Other values are
+    passed as written (after ``${VAR}`` expansion). Numbers and booleans are
+    written as YAML would print them, since the environment holds only text.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"expected a mapping of variable names to values, got {value!r}",
+            path=source,
+            key="env",
+        )
+    pairs: list[tuple[str, str]] = []
+    for name, raw in value.items():
+        key = f"env.{name}"
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise ConfigError(
+                "expected a variable name (letters, digits, _; not starting with a digit)",
+                path=source,
+                key=key,
+            )
+        if isinstance(raw, bool):
+            text = "true" if raw else "false"
+        elif isinstance(raw, int | float | str):
+            text = str(raw)
+        else:
+            raise ConfigError(f"expected a string, got {raw!r}", path=source, key=key)
+        if name.endswith("PATH"):
+            text = os.pathsep.join(
+                os.fspath(base_dir / part) if part and not os.path.isabs(part) else part
+                for part in text.split(os.pathsep)
+            )
+        elif text.startswith(("./", "../")):
+            text = os.fspath(base_dir / text)
+        pairs.append((name, text))
+    return tuple(pairs)
+
+
 def _path(value: Any, key: str, base_dir: Path, source: Path) -> Path:
+    """``value`` (expanded already) as a path; a relative one is taken from ``base_dir``."""
     if not isinstance(value, str | os.PathLike):
         raise ConfigError(f"expected a path, got {value!r}", path=source, key=key)
-    expanded = Path(expand_env(os.fspath(value), source=source, key=key))
-    return expanded if expanded.is_absolute() else base_dir / expanded
+    path = Path(value)
+    return path if path.is_absolute() else base_dir / path
 
 
 def _optional_path(value: Any, key: str, base_dir: Path, source: Path) -> Path | None:

@@ -19,13 +19,13 @@ Semantics follow VisCy 0.4.1 exactly, including its surprises:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repro_golden.config import validate
+from repro_golden.config.expand import expand_string, expand_tree
 from repro_golden.config.validate import refuse_unknown
 from repro_golden.errors import ConfigError
 
@@ -54,25 +54,11 @@ _IGNORED_KEYS = frozenset(
 
 _ALIASES = {"fit_include_wells": "include_wells", "fit_exclude_fovs": "exclude_fov_names"}
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
 
 def expand_env(value: str, *, source: Path, key: str) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
-
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(
-            f"environment variable {name} is not set (write ${{{name}:-default}} for a default)",
-            path=source,
-            key=key,
-        )
-
-    return _ENV.sub(replace, value)
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in one string; an unset variable without
+    default is a :class:`~repro_golden.config.expand.UnsetVariableError`."""
+    return expand_string(value, source=source, key=key)
 
 
 #: Default cap on decode threads: each one holds a decoded frame region (16 MiB for a
@@ -152,16 +138,20 @@ class DataConfig:
 
     @classmethod
     def from_mapping(
-        cls, mapping: Mapping[str, Any], *, base_dir: Path, source: Path
+        cls, mapping: Mapping[str, Any], *, base_dir: Path, source: Path, expand: bool = True
     ) -> DataConfig:
         """Build from a case file's ``data:`` mapping; relative paths resolve against ``base_dir``.
 
+        ``${VAR}`` references are expanded first (``expand=False``: the caller
+        expanded the whole file already, and a value must not be expanded twice).
         Raises :class:`ConfigError` naming ``source`` and the key on anything unusable.
         """
         if not isinstance(mapping, Mapping):
             raise ConfigError(
                 f"expected a mapping, found {type(mapping).__name__}", path=source, key="data"
             )
+        if expand:
+            mapping = expand_tree(mapping, source=source, key="data")
         values: dict[str, Any] = {}
         for raw_key, value in mapping.items():
             key = _ALIASES.get(str(raw_key), str(raw_key))
@@ -217,8 +207,8 @@ class _Parser:
     def path(self, value: Any, key: str) -> Path:
         if not isinstance(value, str | os.PathLike):
             raise self.fail(key, f"expected a path, found {value!r}")
-        expanded = Path(expand_env(os.fspath(value), source=self.source, key=f"data.{key}"))
-        return expanded if expanded.is_absolute() else self.base_dir / expanded
+        path = Path(value)  # expanded with the rest of the mapping
+        return path if path.is_absolute() else self.base_dir / path
 
     def integer(self, value: Any, key: str, minimum: int) -> int:
         return validate.integer(value, source=self.source, key=f"data.{key}", minimum=minimum)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from repro_golden.config.case import Case, TrainerSettings, read_yaml_mapping
-from repro_golden.config.data import DataConfig, expand_env
+from repro_golden.config.data import DataConfig
+from repro_golden.config.expand import expand_tree
 from repro_golden.config.model import ModelConfig
 from repro_golden.config.numerics import NumericalMode
 from repro_golden.config.validate import close_match_hint, refuse_unknown
@@ -84,18 +85,26 @@ def is_viscy_config(mapping: Any) -> bool:
 
 
 def load_config(path: str | Path) -> Case:
-    """Load a case file or a VisCy predict config (detected by its content)."""
-    source = Path(path)
-    mapping = read_yaml_mapping(source)
-    if is_viscy_config(mapping):
-        return case_from_viscy(mapping, source=source, base_dir=Path.cwd())
-    return Case.from_mapping(mapping, base_dir=source.resolve().parent, source=source)
+    """Load a case file or a VisCy predict config (detected by its content).
+
+    Kept for callers of the old name; :func:`repro_golden.config.load.load_case` loads.
+    """
+    from repro_golden.config.load import load_case  # load imports this module
+
+    return load_case(path)
 
 
 def load_viscy_config(path: str | Path) -> Case:
     """Load a VisCy LightningCLI predict config; relative paths resolve against the cwd."""
     source = Path(path)
-    return case_from_viscy(read_yaml_mapping(source), source=source, base_dir=Path.cwd())
+    mapping = read_yaml_mapping(source)
+    if not is_viscy_config(mapping):
+        raise ConfigError(
+            "not a LightningCLI config (expected model.class_path at the top level)", path=source
+        )
+    from repro_golden.config.load import load_case  # load imports this module
+
+    return load_case(source)
 
 
 def _known(args: Mapping[str, Any], config: type) -> dict[str, Any]:
@@ -172,8 +181,9 @@ def _writer_output(
 
 
 def _resolve(value: str | os.PathLike[str], base_dir: Path, *, source: Path, key: str) -> Path:
-    expanded = Path(expand_env(os.fspath(value), source=source, key=key))
-    return expanded if expanded.is_absolute() else base_dir / expanded
+    """``value`` (expanded already) as a path; a relative one is taken from ``base_dir``."""
+    path = Path(value)
+    return path if path.is_absolute() else base_dir / path
 
 
 def _numerics(
@@ -226,7 +236,11 @@ def case_from_viscy(
     ``any_classes`` reads a config naming other classes with VisCy's argument
     names (the lab's modular packages) for what a case needs to know of it;
     its classes and other keys are judged by LightningCLI when it runs.
+    ``${VAR}`` references are expanded in every key before anything is judged,
+    as the lightning pipeline expands the file before LightningCLI reads it.
     """
+    as_written = mapping
+    mapping = expand_tree(mapping, source=source)
     if not any_classes:
         refuse_unknown(mapping, _TOP_LEVEL, source=source)
     module_args = _class_block(
@@ -276,7 +290,7 @@ def case_from_viscy(
     return Case(
         name=_case_name(source),
         model=ModelConfig.from_mapping(encoder_args, source=source),
-        data=DataConfig.from_mapping(data_args, base_dir=base_dir, source=source),
+        data=DataConfig.from_mapping(data_args, base_dir=base_dir, source=source, expand=False),
         trainer=settings,
         numerics=_numerics(mapping, trainer, source),
         checkpoint=_resolve(checkpoint, base_dir, source=source, key="ckpt_path"),
@@ -285,7 +299,7 @@ def case_from_viscy(
         ),
         tolerance=ToleranceSpec(),
         source=source,
-        config={"viscy_config": dict(mapping)},
+        config={"viscy_config": dict(as_written)},
     )
 
 
