@@ -9,85 +9,29 @@ crash of the pipeline under test is a failed INFER-02 with its traceback (exit 1
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from toy_configs import lab_env, toy_checkpoint, toy_config
 
 from repro_golden.cli import main
 from repro_golden.core.embeddings import EmbeddingsStore
 
-HERE = Path(__file__).resolve().parent
-
 
 def _config(tmp_path: Path, **model_args: Any) -> Path:
-    config = {
-        "seed_everything": 42,
-        "trainer": {
-            "accelerator": "cpu",
-            "devices": 1,
-            "enable_progress_bar": False,
-            "callbacks": [
-                {"class_path": "toy_lab.ToyWriter", "init_args": {"output_path": "theirs.zarr"}}
-            ],
-        },
-        "model": {
-            "class_path": "toy_lab.Toy",
-            "init_args": {
-                "encoder": {
-                    "class_path": "toy_lab.ToyEncoder",
-                    "init_args": {
-                        "backbone": "convnext_tiny",
-                        "in_channels": 1,
-                        "in_stack_depth": 1,
-                        "embedding_dim": 3,
-                        "projection_dim": 2,
-                    },
-                },
-                **model_args,
-            },
-        },
-        "data": {
-            "class_path": "toy_lab.ToyData",
-            "init_args": {
-                "data_path": "unused.zarr",
-                "tracks_path": "unused.zarr",
-                "source_channel": ["Phase3D"],
-                "z_range": [0, 1],
-                "initial_yx_patch_size": [4, 4],
-                "final_yx_patch_size": [4, 4],
-                "batch_size": 4,
-            },
-        },
-        "ckpt_path": "toy.ckpt",
-    }
-    path = tmp_path / "predict.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return toy_config(tmp_path, **model_args)
 
 
 @pytest.fixture(autouse=True)
 def _lab_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTHONPATH", lab_env()["PYTHONPATH"])
     monkeypatch.chdir(tmp_path)
 
 
-def _checkpoint(tmp_path: Path) -> None:
-    import torch
-
-    torch.manual_seed(0)
-    encoder = torch.nn.ModuleDict(
-        {"stem": torch.nn.Linear(16, 3), "projection": torch.nn.Linear(3, 2)}
-    )
-    state = {f"model.{k}": v for k, v in encoder.state_dict().items()}
-    torch.save({"state_dict": state, "pytorch-lightning_version": "2.6.6"}, tmp_path / "toy.ckpt")
-
-
-def _predict(config: Path, *extra: str) -> int:
-    _checkpoint(config.parent)
+def _predict(config: Path, *extra: str, python: str = sys.executable, **ckpt: Any) -> int:
+    toy_checkpoint(config.parent, **ckpt)
     return main(
         [
             "predict",
@@ -95,7 +39,7 @@ def _predict(config: Path, *extra: str) -> int:
             "--pipeline",
             "lightning",
             "--python",
-            sys.executable,
+            python,
             "--output",
             "out.zarr",
             "--no-progress",
@@ -150,4 +94,131 @@ def test_crash_is_a_failed_infer02(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "INFER-02 FAIL" in out
     assert "planted failure in the pipeline under test" in out
     assert "predict_step" in out  # the traceback tail
+    assert not (tmp_path / "out.zarr").exists()
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_provenance_records_the_classes_that_ran(tmp_path: Path) -> None:
+    """A checkpoint naming the config's own class (and other hyper-parameters) runs."""
+    config = _config(tmp_path)
+    assert _predict(config, hyper_parameters={"_class_path": "toy_lab.Toy", "slow": 0.0}) == 0
+    provenance = EmbeddingsStore(tmp_path / "out.zarr").provenance()
+    assert provenance is not None
+    ran = provenance["pipeline"]["ran"]
+    assert ran == {"model": "toy_lab.Toy", "datamodule": "toy_lab.ToyData"}
+    assert provenance["pipeline"]["checkpoint_hyper_parameters"] == ["slow"]
+    ranks = provenance["ranks"]
+    assert [(r["rank"], r["cells"], r["batches"]) for r in ranks] == [(0, 6, 2)]
+
+
+# --------------------------------------------------------------- faults and bad input: exit 2
+
+
+def test_not_a_python_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _predict(_config(tmp_path), python="/bin/ls") == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "/bin/ls is not a Python interpreter the runner can use" in line
+    assert "[python]" in line
+    assert not (tmp_path / "out.zarr").exists()
+
+
+def test_python_without_torch_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    assert _predict(_config(tmp_path), python=python) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"the pipeline's interpreter {python} cannot run it" in line
+    assert "no module named 'yaml', 'torch', 'lightning', 'jsonargparse'" in line
+
+
+def test_yaml_broken_by_expansion_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(tmp_path)
+    config.write_text(config.read_text().replace("unused.zarr", "${REPRO_GOLDEN_TEST_PLATE}"))
+    monkeypatch.setenv("REPRO_GOLDEN_TEST_PLATE", "[unclosed: {")
+    assert _predict(config) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "not valid YAML" in line
+    assert "(after ${VAR} expansion)" in line
+    assert str(config) in line
+
+
+def test_code_running_pickle_checkpoint_is_refused_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    config = _config(tmp_path)
+    assert _predict(config, extra={"args": argparse.Namespace(lr=1)}) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "[ckpt_path]" in line
+    assert "weights_only=True" in line
+    assert "UnpicklingError" in line
+    assert not (tmp_path / "out.zarr").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "key", "detail"),
+    [
+        ("empty", None, "not a readable zarr group"),
+        ("flat", "[X]", "expected a 2-D floating-point array, got 1-D float32"),
+    ],
+)
+def test_unusable_writer_output_is_exit_2_and_not_published(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str, key: str | None, detail: str
+) -> None:
+    config = toy_config(tmp_path, writer_args={"mode": mode})
+    assert _predict(config) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "toy_lab.ToyWriter did not produce AnnData embeddings" in line
+    assert detail in line
+    assert "nothing was published" in line
+    if key is not None:
+        assert key in line
+    assert not (tmp_path / "out.zarr").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_checkpoint_cannot_switch_the_model_class(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LightningCLI would run ``_class_path`` from the checkpoint's hyper_parameters."""
+    config = _config(tmp_path)
+    assert _predict(config, hyper_parameters={"_class_path": "toy_lab.OtherToy"}) == 2
+    captured = capsys.readouterr()
+    line = _one_line(captured.err)
+    assert "would replace the class the config names at 'model' (toy_lab.Toy)" in line
+    assert "toy_lab.OtherToy: refused" in line
+    assert "OtherToy ran" not in captured.out
+    assert not (tmp_path / "out.zarr").exists()
+
+
+# --------------------------------------------------------------- INFER-01 before trainer.predict
+
+
+def test_infer01_mismatch_stops_before_predict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """projection_dim 3 against a 2-wide checkpoint: INFER-01's listing, and nothing predicted
+    (``fail=True`` would raise in predict_step, were it reached)."""
+    config = toy_config(tmp_path, projection_dim=3, fail=True)
+    assert _predict(config, projection_dim=2) == 1
+    out = capsys.readouterr().out
+    assert "INFER-01 FAIL: Toy <- toy.ckpt" in out
+    assert "2 shape-mismatched key(s)" in out
+    assert "shape-mismatched: model.projection.weight: checkpoint [2, 3], module [3, 3]" in out
+    assert "shape-mismatched: model.projection.bias: checkpoint [2], module [3]" in out
+    assert "stopped before trainer.predict: nothing was predicted or written" in out
+    assert "INFER-02" not in out
+    assert "planted failure" not in out
     assert not (tmp_path / "out.zarr").exists()

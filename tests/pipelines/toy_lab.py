@@ -2,11 +2,18 @@
 
 Imported by class_path inside the runner's interpreter (the tests put this
 folder on its PYTHONPATH); ``Toy.fail`` makes predict_step raise, as a broken
-pipeline under test would.
+pipeline under test would; ``Toy.slow`` and ``Toy.child_pid_file`` make a long
+run that starts a child process of its own (which ignores SIGTERM), for the
+signal tests; ``ToyWriter.mode`` writes an unusable store; ``GatheringWriter``
+and ``RankZeroWriter`` are the two DDP writers (with and without a gather).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,9 +48,17 @@ class ToyEncoder(torch.nn.Module):
 class Toy(LightningModule):
     """dynaclr's predict contract: ``self.model`` is the encoder, outputs keyed as VisCy's."""
 
-    def __init__(self, encoder: torch.nn.Module, fail: bool = False) -> None:
+    def __init__(
+        self,
+        encoder: torch.nn.Module,
+        fail: bool = False,
+        slow: float = 0.0,
+        child_pid_file: str | None = None,
+    ) -> None:
         super().__init__()
         self.fail = fail
+        self.slow = slow
+        self.child_pid_file = child_pid_file
         self.model = encoder
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,8 +67,28 @@ class Toy(LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         if self.fail:
             raise ValueError("planted failure in the pipeline under test")
+        if self.child_pid_file is not None and batch_idx == 0:
+            # A helper process of the lab's code that ignores SIGTERM (only SIGKILL stops it).
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                    "time.sleep(600)",
+                ]
+            )
+            Path(self.child_pid_file).write_text(f"{os.getpid()} {child.pid}")
+        if self.slow:
+            time.sleep(self.slow)
         features, projections = self(batch["anchor"])
         return {"features": features, "projections": projections, "index": batch["index"]}
+
+
+class OtherToy(Toy):
+    """Another module class, for a checkpoint whose ``hyper_parameters`` name it."""
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        raise AssertionError("OtherToy ran: the checkpoint switched the config's class")
 
 
 class ToyData(LightningDataModule):
@@ -92,8 +127,56 @@ class ToyData(LightningDataModule):
         return DataLoader(items, batch_size=self.batch_size)  # type: ignore[arg-type]
 
 
+def write_anndata(path: Path, predictions: Sequence[Any]) -> None:
+    """X, X_projections and obs of ``predictions`` as an AnnData zarr at ``path``."""
+    import anndata as ad
+    import pandas as pd
+
+    obs = pd.concat(
+        [
+            pd.DataFrame(
+                {k: list(v) if isinstance(v, list) else v.tolist() for k, v in p["index"].items()}
+            )
+            for p in predictions
+        ]
+    )
+    obs.index = [str(i) for i in range(len(obs))]
+    adata = ad.AnnData(X=torch.cat([p["features"] for p in predictions]).numpy(), obs=obs)
+    adata.obsm["X_projections"] = torch.cat([p["projections"] for p in predictions]).numpy()
+    adata.write_zarr(path)
+
+
 class ToyWriter(BasePredictionWriter):
-    """Writes X, X_projections and obs as an AnnData zarr at ``output_path``."""
+    """Writes X, X_projections and obs as an AnnData zarr at ``output_path``.
+
+    ``mode``: ``"anndata"`` (a good store), ``"empty"`` (an empty directory),
+    ``"flat"`` (a store whose ``X`` is 1-D).
+    """
+
+    def __init__(self, output_path: str, mode: str = "anndata") -> None:
+        super().__init__("epoch")
+        self.output_path = Path(output_path)
+        self.mode = mode
+
+    def write_on_epoch_end(
+        self, trainer: Any, pl_module: Any, predictions: Sequence[Any], batch_indices: Any
+    ) -> None:
+        if self.mode == "empty":
+            self.output_path.mkdir(parents=True)
+            return
+        write_anndata(self.output_path, predictions)
+        if self.mode == "flat":
+            import zarr
+
+            root = zarr.open_group(str(self.output_path), mode="a")
+            rows = root["X"].shape[0]
+            del root["X"]
+            root.create_array("X", shape=(rows,), dtype="float32")
+            zarr.consolidate_metadata(str(self.output_path))
+
+
+class RankZeroWriter(BasePredictionWriter):
+    """Writes only on global rank 0, only rank 0's predictions: no gather (upstream-like)."""
 
     def __init__(self, output_path: str) -> None:
         super().__init__("epoch")
@@ -102,21 +185,45 @@ class ToyWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: Any, pl_module: Any, predictions: Sequence[Any], batch_indices: Any
     ) -> None:
-        import anndata as ad
-        import pandas as pd
+        if trainer.is_global_zero:
+            write_anndata(self.output_path, predictions)
 
-        obs = pd.concat(
-            [
-                pd.DataFrame(
-                    {
-                        k: list(v) if isinstance(v, list) else v.tolist()
-                        for k, v in p["index"].items()
-                    }
-                )
-                for p in predictions
-            ]
-        )
-        obs.index = [str(i) for i in range(len(obs))]
-        adata = ad.AnnData(X=torch.cat([p["features"] for p in predictions]).numpy(), obs=obs)
-        adata.obsm["X_projections"] = torch.cat([p["projections"] for p in predictions]).numpy()
-        adata.write_zarr(self.output_path)
+
+class GatheringWriter(BasePredictionWriter):
+    """Gathers every rank's predictions to rank 0 and writes them once, in dataset order."""
+
+    def __init__(self, output_path: str) -> None:
+        super().__init__("epoch")
+        self.output_path = Path(output_path)
+
+    def write_on_epoch_end(
+        self, trainer: Any, pl_module: Any, predictions: Sequence[Any], batch_indices: Any
+    ) -> None:
+        mine = [
+            {
+                "features": p["features"].cpu(),
+                "projections": p["projections"].cpu(),
+                "index": {
+                    k: list(v) if isinstance(v, list) else v.tolist() for k, v in p["index"].items()
+                },
+            }
+            for p in predictions
+        ]
+        packs: list[Any] = [mine]
+        if trainer.world_size > 1:
+            packs = [None] * trainer.world_size
+            torch.distributed.all_gather_object(packs, mine)
+        if not trainer.is_global_zero:
+            return
+        rows = [
+            {
+                "features": p["features"][i : i + 1],
+                "projections": p["projections"][i : i + 1],
+                "index": {k: [v[i]] for k, v in p["index"].items()},
+            }
+            for pack in packs
+            for p in pack
+            for i in range(len(p["features"]))
+        ]
+        rows.sort(key=lambda r: r["index"]["id"][0])
+        write_anndata(self.output_path, rows)

@@ -17,6 +17,7 @@ from repro_golden.config.case import LightningSpec, PipelineKind
 from repro_golden.errors import InputError, ReproGoldenError
 
 __all__ = [
+    "Infer01FailedError",
     "Infer01Outcome",
     "Infer01Status",
     "LightningSpec",
@@ -111,9 +112,13 @@ class PipelineFailure:
     traceback: str
     python: str
     stderr_tail: str = ""
+    #: Set when the run stopped at INFER-01, before ``trainer.predict``: the listing is the verdict.
+    infer01: Infer01Outcome | None = None
 
     def render(self) -> str:
         """The verdict as the CLI prints it."""
+        if self.infer01 is not None:
+            return f"{self.infer01.render()}\n  {self.message}"
         return (
             f"INFER-02 FAIL: the pipeline under test raised {self.exception} during "
             f"{self.phase} ({self.python}): {self.message}\n{self.traceback}"
@@ -126,6 +131,28 @@ class PipelineFailedError(ReproGoldenError):
     def __init__(self, failure: PipelineFailure) -> None:
         self.failure = failure
         super().__init__(failure.render())
+
+
+class Infer01FailedError(PipelineFailedError):
+    """INFER-01 failed in the pipeline's interpreter, so ``trainer.predict`` never ran (exit 1).
+
+    A subclass of :class:`PipelineFailedError` so that every caller that reports a
+    failed pipeline prints this verdict too; ``outcome`` holds the listing of
+    missing, unexpected and shape-mismatched keys.
+    """
+
+    def __init__(self, outcome: Infer01Outcome, python: str) -> None:
+        self.outcome = outcome
+        super().__init__(
+            PipelineFailure(
+                phase="infer01",
+                exception="INFER-01 FAIL",
+                message="stopped before trainer.predict: nothing was predicted or written",
+                traceback="",
+                python=python,
+                infer01=outcome,
+            )
+        )
 
 
 class PipelineImportError(InputError):

@@ -474,7 +474,8 @@ def run_lightning(
                 )
             )
         writers = ", ".join(str(w) for w in done.get("writers") or ()) or "the writer"
-        _check_rows(_open_store(writer_output, writers), private, done, writers, python)
+        store = _open_store(writer_output, writers, output)
+        _check_rows(store, private, done, writers, python)
         infer = events.get("infer01")
         outcome = None if infer is None else Infer01Outcome.from_event(infer)
         provenance = _provenance(case, spec, python, events, writer_output, wall)
@@ -491,17 +492,20 @@ def run_lightning(
     )
 
 
-def _open_store(store: Path, writers: str) -> Any:
-    """The writer's output as the core reader opens it (checks and reports read it so too)."""
+def _open_store(store: Path, writers: str, output: Path) -> Any:
+    """The writer's output as the core reader opens it (checks and reports read it so too);
+    an unusable one is named by ``output``, where it would have been published."""
     from repro_golden.core.embeddings import EmbeddingsStore
 
     try:
         return EmbeddingsStore(store)
     except EmbeddingsError as exc:
         detail = str(exc).removeprefix(f"{store}: ")
+        if exc.key is not None:
+            detail = detail.removeprefix(f"[{exc.key}] ")
         raise EmbeddingsError(
             f"{writers} did not produce AnnData embeddings ({detail}); nothing was published",
-            path=store,
+            path=output,
             key=exc.key,
         ) from exc
 

@@ -27,6 +27,20 @@ What it does, in order:
    and streams progress in cells; a crash is reported with its traceback tail
    (exit 5).
 
+Faults are told apart from the pipeline's own failures: a missing module of the
+lab's environment (exit 6), a checkpoint ``torch.load(weights_only=True)``
+refuses or cannot read, or whose ``hyper_parameters`` would switch the
+config's classes (exit 7), an INFER-01 failure (exit 8: nothing is predicted),
+a storage fault under the writer (the ``failed`` event carries ``errno``), a
+stop by SIGINT / SIGTERM (exit 128 + the signal).
+
+Stopping: the caller starts this file as the leader of its own process group
+and watches nothing else; this file watches the read end of a pipe whose
+write end only the caller holds (``REPRO_GOLDEN_RUNNER_WATCH_FD``). End of file
+there means the caller died: the whole group gets SIGTERM, the caller's
+private folder is removed, and SIGKILL follows after a bounded grace. Under
+DDP, Lightning relaunches this file with the same arguments for every rank.
+
 Events are single lines ``@@repro-golden@@ {json}`` on stdout, written by global
 rank 0 only. Digests are BLAKE2b-128 of canonical bytes (``dtype:shape|``
 header, then the C-ordered little-endian buffer), so the builtin pipeline,
@@ -36,6 +50,7 @@ records comparable values.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import importlib
@@ -43,6 +58,7 @@ import json
 import os
 import platform
 import re
+import signal
 import socket
 import sys
 import threading
@@ -62,6 +78,21 @@ MARKER = "@@repro-golden@@ "
 EXIT_IMPORT = 3
 EXIT_CONFIG = 4
 EXIT_PIPELINE = 5
+EXIT_ENVIRONMENT = 6
+EXIT_CHECKPOINT = 7
+EXIT_INFER01 = 8
+#: Modules this file needs in the lab's interpreter (import name -> distribution).
+REQUIRED_MODULES = {
+    "yaml": "pyyaml",
+    "torch": "torch",
+    "lightning": "lightning",
+    "jsonargparse": "jsonargparse",
+}
+WATCH_FD_VARIABLE = "REPRO_GOLDEN_RUNNER_WATCH_FD"
+#: Seconds between SIGTERM and SIGKILL when this runner stops its group.
+STOP_GRACE = 5.0
+#: Where rank 0 writes the row keys every rank predicted (in the caller's private folder).
+PREDICTED_ROWS = "predicted-rows.json"
 ROW_KEYS = ("fov_name", "track_id", "t", "id")
 _TRACEBACK_LINES = 30
 _LOOPBACK = ("127.", "::1", "localhost", "0.0.0.0")
@@ -79,6 +110,8 @@ def _rank() -> int:
 
 
 _EMIT_LOCK = threading.Lock()
+#: Set when the caller is gone (its pipe closed, or stdout broken): nothing left to report to.
+_ORPHANED = threading.Event()
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -87,8 +120,11 @@ def emit(event: str, **fields: Any) -> None:
         return
     line = MARKER + json.dumps({"event": event, **fields}, default=str) + "\n"
     with _EMIT_LOCK:
-        sys.stdout.write(line)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):  # the caller is gone: nobody to tell
+            _ORPHANED.set()
 
 
 def traceback_tail(exc: BaseException, lines: int = _TRACEBACK_LINES) -> str:
@@ -191,14 +227,23 @@ def batch_stage_record(batch: Any, outputs: Any, batch_idx: int) -> dict[str, An
 
 
 def _stage_callback(total: int | None, batch_size: int | None) -> Any:
-    """A Lightning callback recording :func:`batch_stage_record` and streaming cell counts."""
+    """A Lightning callback recording :func:`batch_stage_record` and streaming cell counts.
+
+    Each rank keeps its own records and the row keys of the cells it predicted;
+    at the end of predict (every rank reaches ``on_predict_end``, the process
+    group is still up) they are gathered to every rank, so rank 0 can say what
+    each rank predicted and the caller can compare that with the writer's rows.
+    """
     from lightning.pytorch import Callback
 
     class StageDigests(Callback):
         def __init__(self) -> None:
             self.records: list[dict[str, Any]] = []
+            self.keys: list[list[Any]] | None = []
             self.cells = 0
+            self.local_cells = 0
             self.environment: dict[str, Any] | None = None
+            self.ranks: list[dict[str, Any]] = []
 
         def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
             self.environment = environment(pl_module.device, batch_size)
@@ -218,17 +263,49 @@ def _stage_callback(total: int | None, batch_size: int | None) -> Any:
             size = record["rows"]
             if size is None and isinstance(batch, Mapping) and batch.get("anchor") is not None:
                 size = len(batch["anchor"])
+            keys = row_keys(batch) if isinstance(batch, Mapping) else None
+            if keys is None or self.keys is None:
+                self.keys = None
+            else:
+                self.keys.extend(keys)
+            self.local_cells += int(size or 0)
+            # Progress is an estimate under DDP (rank 0's pace times the ranks).
             self.cells += int(size or 0) * trainer.world_size
             emit("progress", cells=self.cells, total=total)
 
-        def gathered(self, trainer: Any) -> list[dict[str, Any]]:
+        def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
             import torch
 
-            if trainer.world_size > 1 and torch.distributed.is_initialized():
-                packs: list[Any] = [None] * trainer.world_size
-                torch.distributed.all_gather_object(packs, self.records)
-                records = [r for pack in packs for r in pack]
-                return sorted(records, key=lambda r: (r["batch"], r["rank"]))
+            mine = {
+                "rank": int(trainer.global_rank),
+                "records": self.records,
+                "cells": self.local_cells,
+                "keys": self.keys,
+            }
+            packs: list[Any] = [mine]
+            if (
+                trainer.world_size > 1
+                and torch.distributed.is_available()
+                and torch.distributed.is_initialized()
+            ):
+                packs = [None] * trainer.world_size
+                torch.distributed.all_gather_object(packs, mine)
+            self.records = sorted(
+                (r for pack in packs for r in pack["records"]),
+                key=lambda r: (r["batch"], r["rank"]),
+            )
+            self.ranks = [
+                {
+                    "rank": pack["rank"],
+                    "batches": len(pack["records"]),
+                    "cells": pack["cells"],
+                    "keys": pack["keys"],
+                }
+                for pack in sorted(packs, key=lambda p: p["rank"])
+            ]
+            self.cells = sum(rank["cells"] for rank in self.ranks)
+
+        def gathered(self, trainer: Any) -> list[dict[str, Any]]:
             return list(self.records)
 
     return StageDigests()
@@ -520,8 +597,14 @@ def _input_shape(config: Mapping[str, Any], module: Any) -> list[int] | None:
     return list(example.shape) if hasattr(example, "shape") else None
 
 
-def infer01(module: Any, checkpoint: str | None, config: Mapping[str, Any]) -> dict[str, Any]:
-    """Strict, weights-only load of ``checkpoint`` into ``module``, then one forward pass."""
+def infer01(
+    module: Any, checkpoint: str | None, config: Mapping[str, Any], *, payload: Any = None
+) -> dict[str, Any]:
+    """Strict, weights-only load of ``checkpoint`` into ``module``, then one forward pass.
+
+    ``payload`` is the checkpoint as already loaded (weights only), so a large
+    file is not read twice; it is loaded here when not given.
+    """
     import torch
 
     result: dict[str, Any] = {"checkpoint": checkpoint, "module": type(module).__qualname__}
@@ -529,11 +612,13 @@ def infer01(module: Any, checkpoint: str | None, config: Mapping[str, Any]) -> d
     if checkpoint is None:
         problems.append("no ckpt_path in the config: nothing to load")
     else:
-        try:
-            payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            problems.append(f"torch.load(weights_only=True) failed: {type(exc).__name__}: {exc}")
-            payload = None
+        if payload is None:
+            try:
+                payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                problems.append(
+                    f"torch.load(weights_only=True) failed: {type(exc).__name__}: {exc}"
+                )
         if payload is not None:
             state = payload.get("state_dict", payload) if isinstance(payload, Mapping) else {}
             own = module.state_dict()
@@ -600,12 +685,141 @@ def _numerics(spec: Mapping[str, Any]) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+class _StoppedError(BaseException):
+    """SIGINT or SIGTERM reached this runner (a ``BaseException``: Lightning re-raises it
+    after its teardown instead of turning it into ``sys.exit(1)`` as a ``KeyboardInterrupt``)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by signal {signum}")
+
+
+class _RefusedError(Exception):
+    """A checkpoint whose ``hyper_parameters`` would switch a class the config names."""
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _install_stop_handlers() -> dict[int, Any]:
+    """SIGINT and SIGTERM raise :class:`_StoppedError` once (Lightning composes its own SIGTERM
+    handler with this one, so it still runs inside ``trainer.predict``); returns the old ones."""
+    fired: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if fired:
+            return
+        fired.append(signum)
+        raise _StoppedError(signum)
+
+    previous: dict[int, Any] = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, handler)
+    return previous
+
+
+def _signal_group(signum: int) -> None:
+    """``signum`` to this runner's process group when it leads one (the caller starts it so),
+    else to this process alone: never to a group this file did not start."""
+    try:
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signum)
+        else:
+            os.kill(os.getpid(), signum)
+    except OSError:  # pragma: no cover - already gone
+        pass
+
+
+def _remove_private(spec: Mapping[str, Any]) -> None:
+    """Remove the caller's private ``*.partial`` folder (the caller died and cannot)."""
+    import shutil
+
+    private = spec.get("private")
+    if isinstance(private, str) and private.endswith(".partial") and os.path.isdir(private):
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _watch_parent(spec: Mapping[str, Any]) -> None:
+    """Stop this run when the caller dies: end of file on the pipe only the caller writes.
+
+    The variable is removed from the environment first, so processes this one
+    starts (DDP ranks, DataLoader workers) neither inherit it nor watch a
+    descriptor that is not theirs.
+    """
+    value = os.environ.pop(WATCH_FD_VARIABLE, None)
+    if value is None or not value.isdigit():
+        return
+    fd = int(value)
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 4096):
+                pass
+        except OSError:
+            pass
+        _ORPHANED.set()
+        _signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        while threading.main_thread().is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _remove_private(spec)
+        _signal_group(signal.SIGKILL)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``runner.py SPEC.json``: see the module docstring; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    _watch_parent(spec)
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = _install_stop_handlers()
+    try:
+        return _main(spec)
+    except _StoppedError as exc:
+        emit("stopped", signal=exc.signum)
+        return 128 + exc.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if _ORPHANED.is_set():  # nobody will publish or clean up: leave nothing, stop all
+            _remove_private(spec)
+            _signal_group(signal.SIGKILL)
+
+
+def _missing_modules() -> list[str]:
+    """The modules of :data:`REQUIRED_MODULES` this interpreter cannot import."""
+    import importlib.util
+
+    missing = []
+    for name in REQUIRED_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def _main(spec: Mapping[str, Any]) -> int:
     config_path = str(spec["config"])
     emit("start", python=sys.executable, pid=os.getpid(), versions=_versions())
+    missing = _missing_modules()
+    if missing:
+        emit(
+            "environment_error",
+            python=sys.executable,
+            modules=missing,
+            error="no module named "
+            + ", ".join(repr(m) for m in missing)
+            + " (install "
+            + ", ".join(REQUIRED_MODULES[m] for m in missing)
+            + " in this environment)",
+        )
+        return EXIT_ENVIRONMENT
     if (spec.get("numerics") or {}).get("offline", True):
         apply_offline()
     for module in spec.get("preimport") or []:
@@ -623,8 +837,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     _numerics(spec)
     import yaml
 
-    raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
-    paths = [path for _, path in class_paths(raw)]
+    try:
+        raw = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+        what = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        emit("config_error", error=f"not valid YAML{where}: {what}")
+        return EXIT_CONFIG
+    if not isinstance(raw, Mapping):
+        emit("config_error", error=f"expected a mapping at the top, got {type(raw).__name__}")
+        return EXIT_CONFIG
     for key, path in class_paths(raw):
         if "." not in path:
             continue
@@ -639,22 +862,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                 error=f"{type(exc).__name__}: {exc}",
             )
             return EXIT_IMPORT
+    checkpoint = (spec.get("overrides") or {}).get("ckpt_path") or raw.get("ckpt_path")
+    payload: Any = None
+    if checkpoint:
+        payload, error = _load_checkpoint(str(checkpoint))
+        if error is not None:
+            emit("checkpoint_error", checkpoint=str(checkpoint), error=error)
+            return EXIT_CHECKPOINT
+    return _predict(spec, config_path, raw, payload)
 
-    def collect() -> None:
-        code: dict[str, Any]
-        try:
-            code = code_provenance(paths)
-        except Exception as exc:  # provenance must never decide the verdict
-            code = {"error": f"{type(exc).__name__}: {exc}"}
-        emit("code", classes=code)
 
-    # Metadata scans and git calls overlap with building and running the pipeline.
-    provenance = threading.Thread(target=collect, name="code-provenance", daemon=True)
-    provenance.start()
+def _load_checkpoint(path: str) -> tuple[Any, str | None]:
+    """The checkpoint as ``torch.load(weights_only=True)`` reads it, or why it cannot be.
+
+    What this refuses (a pickle that would run code, a truncated file, no file)
+    is bad input, as the builtin pipeline refuses it; LightningCLI itself reads
+    the same file for its ``hyper_parameters`` before anything runs.
+    """
+    import torch
+
+    if not os.path.isfile(path):
+        return None, f"no such checkpoint file: {os.path.abspath(path)}"
     try:
-        return _predict(spec, config_path, raw)
-    finally:
-        provenance.join()
+        return torch.load(path, map_location="cpu", weights_only=True), None
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return None, (
+            f"torch.load(weights_only=True) refused it ({type(exc).__name__}: {first}); "
+            "a checkpoint that needs code to run when loaded is not loaded"
+        )
 
 
 def _versions() -> dict[str, str | None]:
@@ -673,23 +909,111 @@ class _StopBeforeRunError(Exception):
     pass
 
 
-def _predict(spec: Mapping[str, Any], config_path: str, raw: Mapping[str, Any]) -> int:
+def _namespace_classes(namespace: Any) -> dict[str, str]:
+    """``key -> class_path`` of a parsed (jsonargparse) config."""
+    value = namespace.as_dict() if hasattr(namespace, "as_dict") else namespace
+    return dict(class_paths(value)) if isinstance(value, Mapping) else {}
+
+
+def _qualified(obj: Any) -> str:
+    kind = obj if isinstance(obj, type) else type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+_STORAGE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO")
+    if hasattr(errno, name)
+)
+_PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR})
+
+
+def _storage_fault(exc: BaseException, private: str | None) -> dict[str, Any] | None:
+    """The filesystem fault behind ``exc`` (its cause chain included), if it is one.
+
+    Space, read-only and I/O errors are faults wherever they arise; permission
+    and vanished-directory errors only under the caller's private folder (the
+    writer's output), since elsewhere they may be the lab's code reading a wrong path.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            filename = current.filename
+            under = (
+                private is not None
+                and isinstance(filename, str)
+                and os.path.abspath(filename).startswith(private)
+            )
+            if current.errno in _STORAGE_ERRNOS or (current.errno in _PATH_ERRNOS and under):
+                return {
+                    "errno": current.errno,
+                    "strerror": current.strerror,
+                    "filename": None if filename is None else str(filename),
+                }
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _failed(phase: str, exc: BaseException, spec: Mapping[str, Any]) -> None:
+    """The ``failed`` event, with what tells a fault from the pipeline's own failure."""
+    fields: dict[str, Any] = {
+        "phase": phase,
+        "exception": type(exc).__name__,
+        "message": str(exc),
+        "traceback": traceback_tail(exc),
+    }
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        fields["missing_module"] = exc.name
+    fault = _storage_fault(exc, spec.get("private"))
+    if fault is not None:
+        fields["storage"] = fault
+    emit("failed", **fields)
+
+
+def _predict(
+    spec: Mapping[str, Any], config_path: str, raw: Mapping[str, Any], payload: Any
+) -> int:
     from lightning.pytorch.cli import LightningCLI
 
     holder: dict[str, Any] = {}
     output = spec.get("writer_output")
+    hyper = payload.get("hyper_parameters") if isinstance(payload, Mapping) else None
 
     class PipelineCLI(LightningCLI):
+        def _parse_ckpt_path(self) -> None:
+            # LightningCLI applies the checkpoint's hyper_parameters to the model's
+            # config; a `_class_path` among them replaces the class the config names.
+            subcommand = self.config.get("subcommand")
+            before = _namespace_classes(self.config[subcommand]) if subcommand else {}
+            super()._parse_ckpt_path()
+            after = _namespace_classes(self.config[subcommand]) if subcommand else {}
+            changed = [
+                (key, before.get(key), after.get(key))
+                for key in sorted(set(before) | set(after))
+                if before.get(key) != after.get(key)
+            ]
+            if changed:
+                key, theirs, switched = changed[0]
+                raise _RefusedError(
+                    f"its hyper_parameters would replace the class the config names at "
+                    f"{key!r} ({theirs}) with {switched}: refused (the class that runs "
+                    "is the config's)"
+                )
+
         def before_instantiate_classes(self) -> None:
             if output is not None:
                 trainer = self.config[self.subcommand]["trainer"]
                 holder["redirected"] = _redirect_writers(trainer.get("callbacks"), str(output))
+            holder["classes"] = _namespace_classes(self.config[self.subcommand])
 
         def before_predict(self) -> None:
             holder["cli"] = self
             raise _StopBeforeRunError
 
-    sys.argv = sys.argv[:1]  # LightningCLI reads only ``args``; the spec path is ours
+    # LightningCLI parses ``args`` only; sys.argv stays ``runner.py SPEC.json`` so that
+    # Lightning's DDP launcher relaunches every other rank with the spec.
     try:
         PipelineCLI(
             args=["predict", "--config", config_path, *_overrides(spec)],
@@ -699,33 +1023,64 @@ def _predict(spec: Mapping[str, Any], config_path: str, raw: Mapping[str, Any]) 
         )
     except _StopBeforeRunError:
         pass
+    except _RefusedError as exc:
+        emit("checkpoint_error", checkpoint=raw.get("ckpt_path"), error=str(exc))
+        return EXIT_CHECKPOINT
     except SystemExit as exc:
         emit("config_error", error=f"LightningCLI refused the config (exit {exc.code})")
         return EXIT_CONFIG
+    except _StoppedError:
+        raise
     except Exception as exc:
         name = type(exc).__name__
         if name in ("ArgumentError", "NSKeyError") or "jsonargparse" in type(exc).__module__:
             emit("config_error", error=f"{name}: {exc}")
             return EXIT_CONFIG
-        emit(
-            "failed",
-            phase="instantiate",
-            exception=name,
-            message=str(exc),
-            traceback=traceback_tail(exc),
-        )
+        _failed("instantiate", exc, spec)
         return EXIT_PIPELINE
     cli = holder["cli"]
     if output is not None and not holder.get("redirected"):
         emit("config_error", error="no trainer callback with an output_path (the writer)")
         return EXIT_CONFIG
+    ran = {
+        "model": _qualified(cli.model),
+        "datamodule": None if cli.datamodule is None else _qualified(cli.datamodule),
+    }
+    applied = sorted(str(k) for k in (hyper or {}) if k not in ("_instantiator", "_class_path"))
+    emit("ran", classes=ran, checkpoint_hyper_parameters=applied)
+    paths = list(dict.fromkeys([*holder.get("classes", {}).values(), *ran.values()]))
+
+    def collect() -> None:
+        code: dict[str, Any]
+        try:
+            code = code_provenance([p for p in paths if p])
+        except Exception as exc:  # provenance must never decide the verdict
+            code = {"error": f"{type(exc).__name__}: {exc}"}
+        emit("code", classes=code)
+
+    # Metadata scans and git calls overlap with INFER-01 and the prediction.
+    provenance = threading.Thread(target=collect, name="code-provenance", daemon=True)
+    provenance.start()
+    status = _infer_and_predict(spec, cli, raw, payload, holder)  # a stop leaves at once
+    provenance.join()
+    return status
+
+
+def _infer_and_predict(
+    spec: Mapping[str, Any], cli: Any, raw: Mapping[str, Any], payload: Any, holder: Any
+) -> int:
     kwargs = cli._prepare_subcommand_kwargs("predict")
     checkpoint = kwargs.get("ckpt_path")
     config = cli.config["predict"].as_dict() if hasattr(cli.config["predict"], "as_dict") else raw
     try:
-        emit("infer01", **infer01(cli.model, checkpoint, config))
+        verdict = infer01(cli.model, checkpoint, config, payload=payload)
+    except _StoppedError:
+        raise
     except Exception as exc:
-        emit("infer01", status="fail", problems=[f"{type(exc).__name__}: {exc}"])
+        verdict = {"status": "fail", "problems": [f"{type(exc).__name__}: {exc}"]}
+    emit("infer01", **verdict)
+    if verdict.get("status") != "pass":  # the listing is the verdict: nothing is predicted
+        return EXIT_INFER01
     datamodule = cli.datamodule
     total = _total_cells(datamodule)
     stages = _stage_callback(total, _batch_size(config))
@@ -735,18 +1090,20 @@ def _predict(spec: Mapping[str, Any], config_path: str, raw: Mapping[str, Any]) 
     start = time.perf_counter()
     try:
         cli.trainer.predict(**kwargs)
+    except _StoppedError:
+        raise
     except BaseException as exc:
-        emit(
-            "failed",
-            phase="predict",
-            exception=type(exc).__name__,
-            message=str(exc),
-            traceback=traceback_tail(exc),
-        )
+        _failed("predict", exc, spec)
         return EXIT_PIPELINE
     seconds = time.perf_counter() - start
     records = stages.gathered(cli.trainer)
     if cli.trainer.is_global_zero:
+        private = spec.get("private")
+        if isinstance(private, str) and os.path.isdir(private):
+            target = os.path.join(private, PREDICTED_ROWS)
+            with open(target + ".tmp", "w", encoding="utf-8") as handle:
+                json.dump({"ranks": stages.ranks}, handle, separators=(",", ":"))
+            os.replace(target + ".tmp", target)
         emit(
             "done",
             cells=stages.cells,
@@ -754,6 +1111,7 @@ def _predict(spec: Mapping[str, Any], config_path: str, raw: Mapping[str, Any]) 
             stages=records,
             writers=holder.get("redirected", []),
             world_size=cli.trainer.world_size,
+            ranks=[{k: v for k, v in r.items() if k != "keys"} for r in stages.ranks],
             environment=stages.environment,
         )
     return 0
