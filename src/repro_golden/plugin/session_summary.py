@@ -10,13 +10,23 @@ controller through ``workeroutput`` and the controller writes one summary.
 The fixtures call :func:`record_check` with each report; this module only
 keeps small JSON-ready records (a few thousand numbers per check at most),
 never the arrays. Imported by the plugin at start-up: stdlib and pytest only.
+
+The files are written after every test ran, so a fault writing them (a folder
+under a regular file, a read-only or full filesystem) is one warning line in
+the terminal summary and never changes the session's exit status. The two
+files are published as a pair (:func:`publish_together`): both new ones, or
+the previous ones (or none) untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
+import os
+import secrets
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,6 +250,7 @@ class SummaryPlugin:
         self.formats = formats
         self.directory = directory
         self.written: list[Path] = []
+        self.fault: str | None = None
 
     @property
     def is_worker(self) -> bool:
@@ -258,7 +269,14 @@ class SummaryPlugin:
             self.config.workeroutput[_WORKER_KEY] = records.to_json()  # type: ignore[attr-defined]
             return
         if self.formats and records.checks:
-            self.written = write_summary(records.checks, self.directory, self.formats)
+            from repro_golden.errors import StorageError
+
+            try:
+                self.written = write_summary(records.checks, self.directory, self.formats)
+            except StorageError as exc:
+                self.fault = str(exc)
+            except OSError as exc:  # a fault the storage mapping does not name (EISDIR, ...)
+                self.fault = f"{exc.filename or self.directory}: {exc.strerror or exc}"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
@@ -269,27 +287,121 @@ class SummaryPlugin:
         terminalreporter.write_line(terminal_line(checks))
         for path in self.written:
             terminalreporter.write_line(f"repro-golden: summary {path}")
+        if self.fault is not None:
+            line = " ".join(self.fault.split())
+            terminalreporter.write_line(
+                f"repro-golden: warning: session summary not written: {line}", yellow=True
+            )
 
 
 def write_summary(
     checks: list[dict[str, Any]], directory: Path, formats: tuple[str, ...]
 ) -> list[Path]:
-    """Write ``summary.json`` / ``summary.html`` into ``directory``, atomically; their paths."""
-    from repro_golden.core.atomic import write_text_atomic
+    """Write ``summary.json`` / ``summary.html`` into ``directory`` as one pair; their paths.
 
+    Both are rendered before anything is written, then published together
+    (:func:`publish_together`): a fault leaves the previous pair, or nothing,
+    and raises :class:`~repro_golden.errors.StorageError`.
+    """
     document = summary_document(checks)
-    written = []
+    contents: dict[str, bytes] = {}
     if "json" in formats:
-        path = directory / "summary.json"
-        write_text_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
-        written.append(path)
+        contents["summary.json"] = (json.dumps(document, indent=1, allow_nan=False) + "\n").encode()
     if "html" in formats:
         from repro_golden.plugin.summary_html import render_summary_html
 
-        path = directory / "summary.html"
-        write_text_atomic(path, render_summary_html(document))
-        written.append(path)
-    return written
+        contents["summary.html"] = render_summary_html(document).encode()
+    publish_together(directory, contents, what="the session summary")
+    return [directory / name for name in contents]
+
+
+def publish_together(directory: Path, contents: dict[str, bytes], *, what: str) -> None:
+    """Write the files ``contents`` (name -> bytes) into ``directory``: all of them or none.
+
+    Each file is first staged beside its target, complete and fsynced, by
+    :func:`~repro_golden.core.atomic.write_bytes_atomic` (where a full disk
+    shows); the previous files get a second hard link (a copy where links are
+    refused); then every stage is renamed into place. A fault at any step puts
+    the previous files back (or removes the new ones when there were none),
+    removes every stage and the folders this call created, and raises
+    :class:`~repro_golden.errors.StorageError` naming the file. Readers never
+    see a half-written file; only a crash inside the last renames can leave a
+    new file beside an old one.
+    """
+    from repro_golden.core.atomic import (
+        make_parents,
+        remove_created,
+        storage_error,
+        write_bytes_atomic,
+    )
+    from repro_golden.errors import StorageError
+
+    token = secrets.token_hex(4)
+    staged = {name: directory / f".{name}.{token}.staged" for name in contents}
+    previous = {name: directory / f".{name}.{token}.previous" for name in contents}
+    kept: list[str] = []
+    published: list[str] = []
+    created: list[Path] = []
+    current = directory
+    try:
+        created = make_parents(directory)
+        for name, data in contents.items():
+            current = directory / name
+            try:
+                write_bytes_atomic(staged[name], data, what=f"{what} ({name})")
+            except StorageError as exc:
+                raise StorageError(exc.detail, path=current) from None
+        for name in contents:
+            current = directory / name
+            if os.path.lexists(current):
+                _second_link(current, previous[name])
+                kept.append(name)
+        for name in contents:
+            current = directory / name
+            os.replace(staged[name], current)
+            published.append(name)
+    except BaseException as exc:
+        stranded = set()
+        for name in reversed(published):
+            try:
+                if name in kept:
+                    os.replace(previous[name], directory / name)
+                else:
+                    (directory / name).unlink()
+            except OSError:
+                stranded.add(previous[name])  # the only copy of the old file: keep it
+        for path in (*staged.values(), *previous.values()):
+            if path not in stranded:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        remove_created(created)
+        if isinstance(exc, OSError):
+            needed = sum(len(data) for data in contents.values())
+            fault = storage_error(exc, path=current, what=what, needed=needed)
+            if fault is not None:
+                raise fault from None
+        raise
+    for name in kept:
+        with contextlib.suppress(OSError):
+            previous[name].unlink()
+    _fsync_directory(directory)
+
+
+def _second_link(path: Path, link: Path) -> None:
+    """Keep ``path``'s current content reachable at ``link`` while it is replaced."""
+    try:
+        os.link(path, link)
+    except OSError:  # a filesystem without hard links: a copy does as well
+        shutil.copyfile(path, link)
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def configure(config: pytest.Config, formats: tuple[str, ...], directory: Path) -> SummaryPlugin:
