@@ -25,7 +25,11 @@ What it adds:
 - ``--golden-strict`` (ini ``golden_strict``): summary-only checks fail;
 - markers ``gpu`` and ``hpc`` that skip with the exact reason;
 - parametrization of any test that asks for ``golden_case_name`` over the
-  selected cases (session-scoped, so per-case session fixtures run once).
+  selected cases (session-scoped, so per-case session fixtures run once);
+- case files collected as tests under the ini ``golden_case_paths``
+  (:mod:`repro_golden.plugin.collect`: items ``infer01``, ``infer02``, ``infer03``),
+  and the fixtures ``golden_case`` and ``golden_prediction`` for Python tests, the
+  prediction made once per case per session, across xdist workers too.
 """
 
 from __future__ import annotations
@@ -40,9 +44,13 @@ from repro_golden.plugin.cluster import ClusterPath, ClusterPaths
 from repro_golden.plugin.settings import GoldenSettings, add_options, resolve_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pytest_datadir.plugin import LazyDataDir
 
     from repro_golden.plugin.fixtures import EmbeddingRegressionFixture, GoldenRegressionFixture
+    from repro_golden.plugin.prediction_cache import Prediction
+    from repro_golden.plugin.prepared import PreparedCase
 
 __all__ = [
     "ClusterPath",
@@ -126,6 +134,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip("hpc: " + "; ".join(reasons))
     if item.get_closest_marker("gpu") is not None:
         skip_unless_cuda(item.config)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A case file under the ini ``golden_case_paths`` becomes a test file (see ``collect``)."""
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    if not golden_settings_of(parent.config).collects(file_path.resolve()):
+        return None
+    from repro_golden.plugin.collect import CaseFile, is_case_file
+
+    if not is_case_file(file_path):
+        return None
+    return CaseFile.from_parent(parent, path=file_path)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -234,3 +255,52 @@ def embedding_regression(
         work_dir=tmp_path,
         max_rows=golden_settings.max_rows,
     )
+
+
+@pytest.fixture
+def golden_case(pytestconfig: pytest.Config) -> Callable[[str | Path], PreparedCase]:
+    """``golden_case(name_or_path)``: the prepared case, loaded once per session.
+
+    A name is looked up as ``<case dir>/<name>.yaml`` (``--golden-case-dir``, ini
+    ``golden_case_dirs``); a path (relative to the rootdir) is used as given. The
+    test skips, naming every unset variable, missing path and absent CUDA device,
+    when the case cannot run here.
+    """
+
+    def prepared(name: str | Path) -> PreparedCase:
+        from repro_golden.plugin.prepared import prepare_case
+
+        settings = golden_settings_of(pytestconfig)
+        path = Path(name)
+        if path.suffix not in (".yaml", ".yml"):
+            found = settings.case_file(str(name))
+            if found is None:
+                dirs = ", ".join(str(d) for d in settings.case_dirs)
+                pytest.fail(f"case {name!r}: no {name}.yaml in the case directories ({dirs})")
+            path = found
+        elif not path.is_absolute():
+            path = settings.rootpath / path
+        return prepare_case(pytestconfig, path)
+
+    return prepared
+
+
+@pytest.fixture
+def golden_prediction(
+    pytestconfig: pytest.Config,
+) -> Callable[[PreparedCase], Prediction]:
+    """``golden_prediction(prepared_case)``: its prediction, made once per case per session.
+
+    Shared by every test and every xdist worker of the session; a failed run is
+    the test's failure, with the pipeline's own verdict (INFER-01 or INFER-02).
+    """
+
+    def prediction(prepared: PreparedCase) -> Prediction:
+        from repro_golden.plugin.prediction_cache import predict_once
+
+        made = predict_once(pytestconfig, prepared)
+        if made.failure is not None:
+            pytest.fail(made.failure, pytrace=False)
+        return made
+
+    return prediction

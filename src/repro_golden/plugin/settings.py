@@ -47,11 +47,22 @@ class GoldenSettings:
     summary_formats: tuple[str, ...] = ()
     summary_dir: Path | None = None
     unused: str = "warn"
+    #: Files and folders whose case files pytest collects as tests (ini ``golden_case_paths``).
+    case_paths: tuple[Path, ...] = ()
 
     @property
     def active(self) -> bool:
         """Whether this project configured anything (cases, golden root, cluster files)."""
-        return bool(self.cases) or self.golden_root_configured or self.cluster.configured
+        return (
+            bool(self.cases)
+            or bool(self.case_paths)
+            or self.golden_root_configured
+            or self.cluster.configured
+        )
+
+    def collects(self, path: Path) -> bool:
+        """Whether ``path`` lies in (or is) one of the ``golden_case_paths``."""
+        return any(path == root or root in path.parents for root in self.case_paths)
 
     def golden_dir(self, case_name: str) -> Path:
         """``<golden root>/<case>``: where a case's golden files live in the repo."""
@@ -161,6 +172,13 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "golden_case_dirs", "Directories holding <case>.yaml files.", type="paths", default=[]
     )
+    parser.addini(
+        "golden_case_paths",
+        "Case files, or folders of them, that pytest collects as tests (items infer01, "
+        "infer02, infer03 per case); none by default.",
+        type="paths",
+        default=[],
+    )
     parser.addini("golden_dir", "Root of the golden files, one folder per case.", default="")
     parser.addini("golden_data_root", "Root of the cluster case's files.", default="")
     parser.addini("golden_report_dir", "Where check reports are written.", default="")
@@ -242,4 +260,5 @@ def resolve_settings(config: pytest.Config, environ: Mapping[str, str]) -> Golde
         device=config.getoption("golden_device"),
         max_rows=20 if max_rows is None else max_rows,
         golden_root_configured=golden_root is not None,
+        case_paths=tuple(Path(p).resolve() for p in config.getini("golden_case_paths")),
     )
