@@ -196,3 +196,30 @@ def test_full_disk_predict_is_exit_2_and_leaves_nothing(small_disk: Path, tmp_pa
     assert "cannot write embeddings: no space left on device" in line
     assert "needed" in line
     assert list(small_disk.iterdir()) == []
+
+
+def test_full_disk_under_the_lab_writer_is_exit_2_and_leaves_nothing(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """The lightning pipeline: the lab's own writer hits ENOSPC (was INFER-02 FAIL, exit 1)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
+    from toy_configs import lab_env, predict_command, toy_checkpoint, toy_config
+
+    config = toy_config(tmp_path)
+    toy_checkpoint(tmp_path)
+    out = small_disk / "runs" / "emb.zarr"
+    result = subprocess.run(
+        predict_command(config, "--output", out),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=lab_env(),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    line = _one_line(result.stderr)
+    assert "cannot write the lab's writer output: no space left on device" in line
+    assert str(out) in line
+    assert "INFER-02" not in result.stdout
+    assert list(small_disk.iterdir()) == []

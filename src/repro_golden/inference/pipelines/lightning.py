@@ -47,7 +47,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from repro_golden.config.case import Case, LightningSpec
-from repro_golden.core.atomic import refuse_existing, replace_directory, storage_error
+from repro_golden.core.atomic import (
+    make_parents,
+    refuse_existing,
+    remove_created,
+    replace_directory,
+    storage_error,
+)
 from repro_golden.core.stages import DIGEST_ALGORITHM, STAGES_SCHEMA
 from repro_golden.errors import CheckpointError, ConfigError, EmbeddingsError, StorageError
 from repro_golden.inference.pipelines import runner
@@ -339,7 +345,13 @@ def _failure(status: int, events: RunnerEvents, python: str) -> PipelineFailure:
 
 
 def _raise_for(
-    status: int, events: RunnerEvents, spec: LightningSpec, python: str, *, expanded: bool
+    status: int,
+    events: RunnerEvents,
+    spec: LightningSpec,
+    python: str,
+    *,
+    expanded: bool,
+    output: Path,
 ) -> None:
     """The exception for a run that did not finish: a fault or bad input (exit 2), an
     INFER-01 failure, a stop by a signal, or the pipeline's own failure (exit 1)."""
@@ -383,7 +395,8 @@ def _raise_for(
     failed = events.get("failed")
     if failed is not None and (storage := failed.get("storage")) is not None:
         code = int(storage.get("errno") or errno.EIO)
-        where = storage.get("filename") or spec.config
+        # The private copy's name means nothing to the user: the output path does.
+        where = output
         fault = storage_error(
             OSError(code, os.strerror(code), where), path=where, what="the lab's writer output"
         )
@@ -427,10 +440,15 @@ def run_lightning(
     python = spec.python or sys.executable
     # What publishing needs (anndata, zarr: seconds) loads while the pipeline runs.
     threading.Thread(target=_preload_publishing, name="preload", daemon=True).start()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    private = Path(
-        tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-    )
+    created = make_parents(output.parent)  # removed again unless the store is published
+    published = False
+    try:
+        private = Path(
+            tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+        )
+    except BaseException:
+        remove_created(created)
+        raise
     writer_output = private / output.name
     try:
 
@@ -460,7 +478,7 @@ def run_lightning(
         wall = time.perf_counter() - start
         done = events.get("done")
         if status != 0 or done is None:
-            _raise_for(status, events, spec, python, expanded=config != spec.config)
+            _raise_for(status, events, spec, python, expanded=config != spec.config, output=output)
         assert done is not None
         if not writer_output.exists():
             raise PipelineFailedError(
@@ -481,8 +499,11 @@ def run_lightning(
         provenance = _provenance(case, spec, python, events, writer_output, wall)
         attach_provenance(writer_output, provenance)
         replace_directory(writer_output, output)
+        published = True
     finally:
         shutil.rmtree(private, ignore_errors=True)
+        if not published:
+            remove_created(created)
     return LightningRun(
         path=output,
         cells=int(done.get("cells") or 0),
