@@ -206,3 +206,39 @@ def test_a_fault_while_deleting_is_reported_not_raised(tmp_path: Path) -> None:
     assert log.kept == [
         (tmp_path / "set", f"could not delete {blocker / 'golden.json'}: Not a directory")
     ]
+
+
+def _manifest(directory: Path, sketch_file: str) -> Path:
+    directory.mkdir(parents=True)
+    text = '{"schema": "repro-golden/golden/2", "sketch": {"file": "%s"}, "full": null}'
+    (directory / "golden.json").write_text(text % sketch_file)
+    return directory
+
+
+def test_delete_unlinks_links_and_never_what_they_point_to(tmp_path: Path) -> None:
+    """A data file or manifest that is a symlink: the link may go, its target never."""
+    from repro_golden.plugin.unused import DeletionLog, carry_out, plan_deletion
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.bin").write_text("keep me")
+    (outside / "golden.json").write_text('{"schema": "repro-golden/golden/2"}')
+    root = tmp_path / "project"
+    sketch = "sketch-" + "0" * 32 + ".bin"
+    linked_data = _manifest(root / "tests" / "test_a" / "linked.golden", sketch)
+    (linked_data / sketch).symlink_to(outside / "precious.bin")
+    linked_manifest = root / "tests" / "test_a" / "manifest_link.golden"
+    linked_manifest.mkdir()
+    (linked_manifest / "golden.json").symlink_to(outside / "golden.json")
+    escaping = _manifest(root / "tests" / "test_a" / "escaping.golden", "../../../outside/x.bin")
+    log = DeletionLog()
+    for directory in (linked_data, linked_manifest, escaping):
+        carry_out(plan_deletion(directory, rootdir=root, protected=set()), log)
+    assert log.deleted == [linked_data / sketch, linked_data / "golden.json", linked_data]
+    assert (outside / "precious.bin").read_text() == "keep me"
+    assert (outside / "golden.json").is_file()
+    assert dict(log.kept) == {
+        linked_manifest: "its golden.json is not a regular file",
+        escaping: "its golden.json names no valid sketch file "
+        "([sketch.file] '../../../outside/x.bin')",
+    }

@@ -113,9 +113,9 @@ def _owned_files(directory: Path) -> tuple[list[Path], str | None]:
     manifest = directory / MANIFEST
     if manifest.is_symlink() or not manifest.is_file():
         return [], f"its {MANIFEST} is not a regular file"
-    if manifest.stat().st_size > _MAX_MANIFEST_BYTES:
-        return [], f"its {MANIFEST} is too large to be a manifest"
     try:
+        if manifest.stat().st_size > _MAX_MANIFEST_BYTES:
+            return [], f"its {MANIFEST} is too large to be a manifest"
         data: Any = json.loads(manifest.read_bytes())
     except (OSError, ValueError, RecursionError) as exc:
         return [], f"its {MANIFEST} cannot be read as JSON ({type(exc).__name__})"
