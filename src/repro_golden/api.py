@@ -7,7 +7,6 @@ live in :mod:`repro_golden.core` (:mod:`~repro_golden.core.golden_write`,
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,17 @@ from typing import Any
 from repro_golden.core.check import check_store, recorded_tolerance
 from repro_golden.core.compare import CompareMode, compare_stores
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.fingerprint import EnvironmentFingerprint
 from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT
 from repro_golden.core.golden_write import write_golden_files
 from repro_golden.core.report import ComparisonReport
 from repro_golden.core.stages import divergence_note
-from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
+from repro_golden.core.tolerance import ArrayTolerances, ToleranceOverride, ToleranceSpec
 from repro_golden.errors import ConfigError, EmbeddingsError
 
 __all__ = [
     "ArrayTolerances",
     "ComparisonReport",
+    "ToleranceOverride",
     "ToleranceSpec",
     "check_golden",
     "compare_embeddings",
@@ -62,35 +61,27 @@ def write_golden(
     )
 
 
-def checking_environment() -> EnvironmentFingerprint:
-    """This process's fingerprint when torch is installed, else an unknown one (no torch import
-    happens when it is absent)."""
-    if importlib.util.find_spec("torch") is None:
-        return EnvironmentFingerprint.unknown()
-    from repro_golden.inference.fingerprint import capture_fingerprint
-
-    return EnvironmentFingerprint.from_mapping(capture_fingerprint(batch_size=None, device="cpu"))
-
-
 def check_golden(
     embeddings: str | Path,
     golden_dir: str | Path,
     *,
-    tolerance: ToleranceSpec | ArrayTolerances | None = None,
+    tolerance: ToleranceSpec | ArrayTolerances | ToleranceOverride | None = None,
     reference: str | Path | None = None,
     case: str | None = None,
     strict: bool = False,
+    allow_input_changes: bool = False,
+    evidence: bool = True,
 ) -> ComparisonReport:
     """Check ``embeddings`` against golden files (see :func:`repro_golden.core.check.check_store`).
 
     ``case``, when known, must be the case the golden files were written for.
     ``tolerance=None`` means the expectation recorded for the obtained store's
-    environment, else the golden set's recorded tolerance (the case's), else exact.
+    environment, else the golden set's recorded tolerance (the case's), else exact;
+    a :class:`ToleranceOverride` replaces only the fields it gives.
     ``strict`` fails checks that only summaries could judge ("consistent").
+    Never imports torch: a store that records no environment is judged by what the
+    golden set records, with no assumption about where it came from.
     """
-    assumed = None
-    if (EmbeddingsStore(embeddings).provenance() or {}).get("environment") is None:
-        assumed = checking_environment()
     return check_store(
         embeddings,
         golden_dir,
@@ -98,7 +89,8 @@ def check_golden(
         reference=reference,
         case=case,
         strict=strict,
-        assumed_environment=assumed,
+        allow_input_changes=allow_input_changes,
+        evidence=evidence,
     )
 
 
@@ -120,7 +112,7 @@ def compare_embeddings(
     obtained: str | Path,
     reference: str | Path,
     *,
-    tolerance: ToleranceSpec | ArrayTolerances | None = None,
+    tolerance: ToleranceSpec | ArrayTolerances | ToleranceOverride | None = None,
 ) -> ComparisonReport:
     """Full-tensor comparison of two embeddings stores, streaming FOV by FOV.
 
@@ -129,9 +121,12 @@ def compare_embeddings(
     exact (a store made by another tool records none).
     """
     obtained_store, ref = EmbeddingsStore(obtained), EmbeddingsStore(reference)
-    tolerances = ArrayTolerances.coerce(
-        tolerance if tolerance is not None else _store_tolerance(ref)
-    )
+    if isinstance(tolerance, ToleranceOverride):
+        tolerances = tolerance.onto(ArrayTolerances.coerce(_store_tolerance(ref)))
+    else:
+        tolerances = ArrayTolerances.coerce(
+            tolerance if tolerance is not None else _store_tolerance(ref)
+        )
     outcomes = tuple(compare_stores(obtained_store, ref, tolerances))
     stage_note = divergence_note(obtained_store.provenance(), ref.provenance())
     return ComparisonReport(

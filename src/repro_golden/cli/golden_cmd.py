@@ -30,9 +30,10 @@ def _tolerance_options(parser: argparse.ArgumentParser, *, default: str = "0") -
     parser.add_argument(
         "--equal-nan",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,
         help="NaN passes only where the reference has NaN at the same "
-        "position (default); --no-equal-nan: any NaN fails",
+        "position (default); --no-equal-nan: any NaN fails. Each of --atol, --rtol and "
+        "--(no-)equal-nan replaces only its own field of the recorded tolerance",
     )
     parser.add_argument(
         "--report",
@@ -124,6 +125,20 @@ def register(subparsers: Any) -> None:
         help="expected case name: golden files written for another case are refused (exit 2)",
     )
     check.add_argument(
+        "--allow-input-changes",
+        action="store_true",
+        help="report a change of the recorded inputs (checkpoint, pixels, normalization, "
+        "tracks, data parameters) instead of failing on it: for workflows that change "
+        "inputs on purpose",
+    )
+    check.add_argument(
+        "--no-identical-by-evidence",
+        dest="evidence",
+        action="store_false",
+        help="do not fail FOVs that differ while other FOVs of the same run are bit-identical "
+        "to the golden set (rung 4 of the verdict; on by default)",
+    )
+    check.add_argument(
         "--golden-strict",
         action="store_true",
         help='fail checks that only summaries judged ("consistent" proves no agreement)',
@@ -150,12 +165,12 @@ def register(subparsers: Any) -> None:
 
 
 def _tolerance(args: argparse.Namespace) -> Any:
-    """The tolerance given on the command line, or None when neither --atol nor --rtol was."""
-    from repro_golden.core.tolerance import ToleranceSpec
+    """The fields given on the command line, each replacing only its own recorded field
+    (a :class:`~repro_golden.core.tolerance.ToleranceOverride`), or None when none was."""
+    from repro_golden.core.tolerance import ToleranceOverride
 
-    if args.atol is None and args.rtol is None and args.equal_nan:
-        return None
-    return ToleranceSpec(atol=args.atol or 0.0, rtol=args.rtol or 0.0, equal_nan=args.equal_nan)
+    override = ToleranceOverride(atol=args.atol, rtol=args.rtol, equal_nan=args.equal_nan)
+    return None if override.is_empty else override
 
 
 def write_tolerance(args: argparse.Namespace) -> Any:
@@ -278,6 +293,8 @@ def _handle_check(args: argparse.Namespace) -> int:
         reference=args.reference,
         case=args.case,
         strict=args.golden_strict,
+        allow_input_changes=args.allow_input_changes,
+        evidence=args.evidence,
     )
     return _finish(report, args, time.perf_counter() - started)
 
@@ -287,6 +304,6 @@ def _handle_compare(args: argparse.Namespace) -> int:
 
     _check_report_paths(args)
     started = time.perf_counter()
-    tolerance = _tolerance(args)  # None: exact
+    tolerance = _tolerance(args)  # None: the reference's recorded case tolerance, else exact
     report = compare_embeddings(args.obtained, args.reference, tolerance=tolerance)
     return _finish(report, args, time.perf_counter() - started)

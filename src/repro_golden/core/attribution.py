@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from repro_golden.core.fingerprint import EnvironmentFingerprint
+from repro_golden.core.inputs import InputsComparison, InputsRecord
 
 UNKNOWN = "unknown"
 
@@ -71,13 +72,11 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def _inputs(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """Every recorded input (:class:`~repro_golden.core.inputs.InputsRecord`), flattened."""
+    record = InputsRecord.from_provenance(provenance).to_dict()
+    record.pop("schema")
     out: dict[str, Any] = {}
-    checkpoint = provenance.get("checkpoint")
-    if isinstance(checkpoint, Mapping):
-        out["checkpoint"] = checkpoint.get("digest")
-    inputs = provenance.get("inputs")
-    if isinstance(inputs, Mapping):
-        _flatten("", inputs, out)
+    _flatten("", record, out)
     return out
 
 
@@ -92,11 +91,20 @@ def _code(provenance: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _diff(area: str, golden: Mapping[str, Any], obtained: Mapping[str, Any]) -> list[FieldChange]:
+def _diff(
+    area: str,
+    golden: Mapping[str, Any],
+    obtained: Mapping[str, Any],
+    *,
+    recorded_only: bool = False,
+) -> list[FieldChange]:
+    """Fields that differ; ``recorded_only`` skips those one side did not record (the
+    report lists them once as not compared, instead of a line of ``unknown`` each)."""
     return [
         FieldChange(area, key, _text(golden.get(key)), _text(obtained.get(key)))
         for key in sorted(set(golden) | set(obtained))
         if golden.get(key) != obtained.get(key)
+        and not (recorded_only and (golden.get(key) is None or obtained.get(key) is None))
     ]
 
 
@@ -108,6 +116,7 @@ def attribute(
     obtained_environment: EnvironmentFingerprint | None,
     environment_assumed: bool = False,
     judged_by: str = "",
+    inputs: InputsComparison | None = None,
 ) -> Attribution:
     """Diff the recorded inputs, environment and code; say which of them moved.
 
@@ -115,18 +124,28 @@ def attribute(
     (``uns["repro_golden"]``) of each side; ``judged_by`` names the expectation or
     tolerance the check applied, for the sentence.
     """
-    changes = _diff("inputs", _inputs(golden_provenance), _inputs(obtained_provenance))
+    changes = _diff(
+        "inputs", _inputs(golden_provenance), _inputs(obtained_provenance), recorded_only=True
+    )
     g_env = golden_environment or EnvironmentFingerprint.unknown()
     o_env = obtained_environment or EnvironmentFingerprint.unknown()
-    changes += [
-        FieldChange("environment", name, _text(a), _text(b))
-        for name, (a, b) in g_env.differences(o_env).items()
-    ]
+    if g_env.is_known and o_env.is_known:
+        changes += [
+            FieldChange("environment", name, _text(a), _text(b))
+            for name, (a, b) in g_env.differences(o_env).items()
+        ]
+    elif g_env.is_known or o_env.is_known:
+        side = "golden set" if not g_env.is_known else "obtained store"
+        changes.append(FieldChange("environment", "recorded", "yes", f"not by the {side}"))
     changes += _diff("code", _code(golden_provenance), _code(obtained_provenance))
     areas = {c.area for c in changes}
     known = g_env.is_known and o_env.is_known
-    if "inputs" in areas:
-        diagnosis = "the inputs differ: the values are expected to change; regenerate or fix them"
+    if "inputs" in areas or (inputs is not None and inputs.inputs_changed):
+        which = ", ".join(inputs.kinds) if inputs is not None and inputs.kinds else "inputs"
+        diagnosis = (
+            f"the inputs differ ({which}): the values are expected to change; fix the inputs, "
+            "or regenerate the golden files on purpose if the change is intended"
+        )
     elif not areas and known:
         diagnosis = (
             "inputs, environment and code recorded identical: the values changed without a "

@@ -19,25 +19,34 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from repro_golden.core.attribution import attribute
-from repro_golden.core.cells import name_violated_rows
+from repro_golden.core.cells import cells_at, name_violated_rows
 from repro_golden.core.compare import (
     CompareMode,
     compare_full_copy,
     compare_stores,
     compare_summaries,
+    fov_order,
 )
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.expectations import Expectation, ExpectationKind, select
+from repro_golden.core.expectations import (
+    Expectation,
+    ExpectationKind,
+    deterministic_by_configuration,
+    select,
+)
 from repro_golden.core.fingerprint import EnvironmentFingerprint
 from repro_golden.core.golden_store import GoldenStore
 from repro_golden.core.golden_summarize import store_environment, summarize
 from repro_golden.core.golden_types import Golden
+from repro_golden.core.inputs import InputsRecord, compare_inputs
 from repro_golden.core.names import MANIFEST
 from repro_golden.core.outcomes import Outcome, Status
 from repro_golden.core.report import ComparisonReport
 from repro_golden.core.stages import divergence_note
-from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
+from repro_golden.core.tolerance import ArrayTolerances, ToleranceOverride, ToleranceSpec
 from repro_golden.errors import ConfigError, GoldenFileError
 
 _JUDGED = (Status.CONSISTENT, Status.VIOLATED)
@@ -101,62 +110,215 @@ def _under_identical(outcome: Outcome, expectation: Expectation) -> Outcome:
         status=Status.CHANGED_WHERE_REPRODUCIBLE,
         detail=(
             f"digests differ where the golden set expects bit-for-bit results "
-            f"({expectation.environment.label()}); {outcome.status.value}: {outcome.detail}"
+            f"({expectation.environment.label()}"
+            + (
+                ""
+                if expectation.verified
+                else "; assumed, not yet verified: if this environment drifts run to run, "
+                "record that with `repro-golden calibrate CASE --force-regen`"
+            )
+            + f"); {outcome.status.value}: {outcome.detail}"
         ),
     )
+
+
+def _resolved_tolerance(
+    given: ToleranceSpec | ArrayTolerances | ToleranceOverride | None,
+    expectation: Expectation | None,
+    recorded: ArrayTolerances | None,
+    notes: list[str],
+    environment: EnvironmentFingerprint,
+) -> tuple[ArrayTolerances, str]:
+    """The tolerance that judges, and a phrase saying where it came from.
+
+    A :class:`ToleranceOverride` replaces only the fields it gives, on top of the
+    calibrated expectation's tolerance or the recorded one; a full spec replaces all.
+    """
+    if isinstance(given, ToleranceSpec | ArrayTolerances):
+        tolerances = ArrayTolerances.coerce(given)
+        return tolerances, f"the given tolerance {tolerances}"
+    if expectation is not None and expectation.tolerance is not None:
+        base, source = expectation.tolerance, f"the calibrated expectation {expectation.describe()}"
+    else:
+        base = recorded or ArrayTolerances()
+        source = "the case tolerance"
+        if expectation is None:
+            notes.append(
+                f"no expectation recorded for this environment ({environment.label()}): "
+                "the case tolerance applies"
+            )
+    if isinstance(given, ToleranceOverride) and not given.is_empty:
+        merged_tolerance = given.onto(base)
+        return merged_tolerance, f"{source}, overridden ({given}): {merged_tolerance}"
+    if source == "the case tolerance":
+        source = f"the case tolerance {base}"
+    return base, source
+
+
+def _by_evidence(outcomes: tuple[Outcome, ...]) -> tuple[tuple[Outcome, ...], bool]:
+    """Rung 4, identical by evidence: if some FOVs of this run are bit-identical to the
+    golden set and others are not, the environment demonstrably reproduces the golden
+    bits, so each differing FOV array fails. Needs at least one FOV fully identical and
+    one not (a one-FOV case gives no evidence). Returns the outcomes and whether it fired.
+    """
+    per_fov: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        if outcome.fov is not None and outcome.array is not None:
+            per_fov.setdefault(outcome.fov, []).append(outcome)
+    identical = [f for f, out in per_fov.items() if all(o.status is Status.IDENTICAL for o in out)]
+    if not identical or len(identical) == len(per_fov):
+        return outcomes, False
+    evidence = f"{len(identical)} of {len(per_fov)} FOVs of this run are bit-identical"
+    changed = []
+    for outcome in outcomes:
+        if (
+            outcome.fov is None
+            or outcome.array is None
+            or outcome.status is Status.IDENTICAL
+            or not (outcome.passed or outcome.status is Status.VIOLATED)
+        ):
+            changed.append(outcome)
+            continue
+        changed.append(
+            dataclasses.replace(
+                outcome,
+                status=Status.CHANGED_WHILE_REST_REPRODUCES,
+                detail=f"{evidence} to the golden set; {outcome.status.value}: {outcome.detail}",
+            )
+        )
+    return tuple(changed), True
+
+
+MAX_MOVED_CELLS = 6
+
+
+def _moved_cells(outcome: Outcome, obtained: EmbeddingsStore, golden: Golden) -> Outcome:
+    """A reordered FOV with its first moved cells named, where the full copy can tell.
+
+    Golden files hold no index values, but their full copy holds every row's values:
+    a row of the obtained FOV whose values sit at another position of the golden
+    block has moved. Both sides of a swap are named by their keys, capped; the
+    JSON report carries the same list.
+    """
+    if golden.full is None or outcome.fov is None:
+        return outcome
+    entry = next((f for f in golden.fovs if f.name == outcome.fov), None)
+    if entry is None:
+        return outcome
+    array = next(iter(golden.full.arrays))
+    expected = golden.full.rows(array, entry.offset, entry.offset + entry.rows)
+    rows = obtained.fov_rows(outcome.fov)
+    values = obtained.read_rows(array, rows)
+    if values.shape != expected.shape:
+        return outcome
+    where: dict[bytes, list[int]] = {}
+    for position, row in enumerate(np.ascontiguousarray(expected)):
+        where.setdefault(row.tobytes(), []).append(position)
+    moved: list[tuple[int, int]] = []
+    for position, row in enumerate(np.ascontiguousarray(values)):
+        homes = where.get(row.tobytes(), [])
+        if homes and position not in homes:
+            moved.append((position, homes[0]))
+    if not moved:
+        return outcome
+    index = {c: obtained.read_column(c, rows) for c in obtained.index_columns}
+    named = [
+        f"{cell.label()} at row {position} (golden row {home})"
+        for (position, home), cell in zip(
+            moved,
+            cells_at(outcome.fov, index, [p for p, _ in moved[:MAX_MOVED_CELLS]]),
+            strict=False,
+        )
+    ]
+    more = f" (+{len(moved) - MAX_MOVED_CELLS} more)" if len(moved) > MAX_MOVED_CELLS else ""
+    return dataclasses.replace(outcome, detail=f"{outcome.detail}; moved: {'; '.join(named)}{more}")
+
+
+def _arithmetic_matches(golden: InputsRecord, obtained: InputsRecord) -> bool:
+    """Same batch size and precision where both recorded them (other bits are expected else)."""
+    for name in ("batch_size", "precision"):
+        a, b = golden.parameters.get(name), obtained.parameters.get(name)
+        if a is not None and b is not None and a != b:
+            return False
+    return True
 
 
 def check_store(
     obtained_path: str | Path,
     golden_dir: str | Path,
     *,
-    tolerance: ToleranceSpec | ArrayTolerances | None = None,
+    tolerance: ToleranceSpec | ArrayTolerances | ToleranceOverride | None = None,
     reference: str | Path | None = None,
     case: str | None = None,
     strict: bool = False,
     assumed_environment: EnvironmentFingerprint | None = None,
+    allow_input_changes: bool = False,
+    evidence: bool = True,
 ) -> ComparisonReport:
     """Check the embeddings at ``obtained_path`` against the golden files in ``golden_dir``.
 
-    ``tolerance`` replaces the expectation's or recorded one; ``assumed_environment``
-    is the checking process's fingerprint, used when the obtained store records none.
+    The verdict ladder (docs/golden-files.md): inputs, order, identical by key,
+    identical by evidence, calibrated or case tolerance (full copy, reference or
+    summaries). ``tolerance``: a full spec replaces the recorded one, a
+    :class:`ToleranceOverride` only its own fields. ``allow_input_changes`` makes an
+    input change a reported allowance instead of a failure. ``evidence=False`` turns
+    off rung 4 (identical by evidence), leaving the tolerance to judge partly
+    identical runs. ``assumed_environment``
+    is only used when given and the obtained store records none (the CLI never
+    passes it: a check assumes nothing about where a store came from).
     """
     store = GoldenStore(golden_dir)
     golden = store.read(expected_case=case)
     obtained = EmbeddingsStore(obtained_path)
     notes: list[str] = []
     environment = store_environment(obtained)
-    assumed = environment is None
+    assumed = environment is None and assumed_environment is not None
     if environment is None:
         environment = assumed_environment or EnvironmentFingerprint.unknown()
         notes.append(
-            "the obtained store records no environment: assumed it comes from the checking "
-            f"process's environment ({environment.label()})"
+            "the obtained store records no environment: it is judged by what the golden set "
+            "records (no expectation applies)"
+            if not assumed
+            else "the obtained store records no environment: assumed it comes from the "
+            f"checking process's environment ({environment.label()})"
         )
     expectation = select(golden.expectations, environment)
-    if tolerance is not None:
-        tolerances = ArrayTolerances.coerce(tolerance)
-        judged_by = f"the given tolerance {tolerances}"
-    elif expectation is not None and expectation.tolerance is not None:
-        tolerances = expectation.tolerance
-        judged_by = f"the calibrated expectation {expectation.describe()}"
-    else:
-        tolerances = recorded_tolerance(golden, store.directory) or ArrayTolerances()
-        judged_by = f"the case tolerance {tolerances}"
-        if expectation is None:
-            notes.append(
-                f"no expectation recorded for this environment ({environment.label()}): "
-                "the case tolerance applies"
+    tolerances, judged_by = _resolved_tolerance(
+        tolerance, expectation, recorded_tolerance(golden, store.directory), notes, environment
+    )
+    golden_provenance = _get(golden.provenance, "embeddings")
+    obtained_provenance = obtained.provenance()
+    golden_inputs = InputsRecord.from_provenance(golden_provenance)
+    obtained_inputs = InputsRecord.from_provenance(obtained_provenance)
+    inputs = compare_inputs(golden_inputs, obtained_inputs)
+    input_outcomes: tuple[Outcome, ...] = ()
+    if inputs.inputs_changed:
+        detail = "; ".join(inputs.details[:6])
+        if allow_input_changes:
+            notes.append(f"{inputs.describe()} (allowed on purpose): {detail}")
+        else:
+            input_outcomes = (
+                Outcome(None, None, Status.INPUTS_CHANGED, f"{inputs.describe()}: {detail}"),
             )
+    if inputs.arithmetic:
+        notes.append(
+            "arithmetic differs from the golden run (" + ", ".join(inputs.arithmetic) + "): "
+            "its last bits are expected to differ; judged by the tolerance"
+        )
+    if inputs.unrecorded:
+        notes.append("not compared, one side did not record it: " + ", ".join(inputs.unrecorded))
     if expectation is not None and expectation.kind is ExpectationKind.IDENTICAL:
         judged_by = f"the identical expectation for {environment.label()}"
-        notes.append(
-            f"results reproduce bit for bit here ({expectation.evidence}): any change fails"
-        )
-    stage_note = divergence_note(obtained.provenance(), _get(golden.provenance, "embeddings"))
+        how = expectation.evidence or "recorded"
+        notes.append(f"results reproduce bit for bit here ({how}): any change fails")
+    stage_note = divergence_note(obtained_provenance, golden_provenance)
     if stage_note is not None:  # where a prediction started to differ (issue 10)
         notes.append(stage_note)
-    outcomes = compare_summaries(summarize(obtained, full_copy_limit=0), golden, tolerances)
+    obtained_summary = summarize(obtained, full_copy_limit=0)
+    outcomes = compare_summaries(obtained_summary, golden, tolerances)
+    order = fov_order([f.name for f in obtained_summary.fovs], [f.name for f in golden.fovs])
+    if order is not None:
+        outcomes = (order, *outcomes)
     pending: set[tuple[str | None, str | None]] = {
         (o.fov, o.array)
         for o in outcomes
@@ -187,19 +349,41 @@ def check_store(
         )
     if expectation is not None and expectation.kind is ExpectationKind.IDENTICAL:
         outcomes = tuple(_under_identical(o, expectation) for o in outcomes)
+    elif (
+        evidence
+        and _arithmetic_matches(golden_inputs, obtained_inputs)
+        and (not environment.is_known or deterministic_by_configuration(environment))
+    ):
+        outcomes, fired = _by_evidence(outcomes)
+        if fired:
+            judged_by = "the evidence of this run (other FOVs bit-identical to the golden set)"
+    outcomes = input_outcomes + tuple(
+        _moved_cells(o, obtained, golden)
+        if o.status is Status.ROWS_REORDERED and o.fov is not None
+        else o
+        for o in outcomes
+    )
     if strict:
         outcomes = tuple(_strict(o) for o in outcomes)
     passed = all(o.passed for o in outcomes)
     attribution = None
     if not passed:
         attribution = attribute(
-            _get(golden.provenance, "embeddings") or {},
-            obtained.provenance() or {},
+            golden_provenance or {},
+            obtained_provenance or {},
+            inputs=inputs,
             golden_environment=golden.environment,
             obtained_environment=environment,
             environment_assumed=assumed,
             judged_by=judged_by,
         )
+        failing = {o.status for o in outcomes if not o.passed}
+        if failing == {Status.ROWS_REORDERED}:
+            attribution = dataclasses.replace(
+                attribution,
+                diagnosis="the same cells come in another order (INFER-03: fov_name and id "
+                "in the reference's order): the data order or the writer changed",
+            )
     return ComparisonReport(
         outcomes=name_violated_rows(outcomes, obtained),
         tolerance=tolerances.default,
@@ -215,6 +399,8 @@ def check_store(
             "environment": environment.to_dict(),
             "environment_assumed": assumed,
             "strict": strict,
+            "inputs": inputs.to_dict(),
+            "allow_input_changes": allow_input_changes,
         },
         notes=tuple(notes) + obtained.notes,
         attribution=attribution,

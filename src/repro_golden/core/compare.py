@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -79,6 +79,33 @@ def _fov_sets(
         if name not in reference_set
     ]
     return [n for n in reference_list if n in obtained_set], outcomes
+
+
+def fov_order(obtained: Sequence[str], reference: Sequence[str]) -> Outcome | None:
+    """A dataset-level "rows reordered" when the FOV blocks come in another order, else None.
+
+    Row order is identity (the lab's INFER-03: ``fov_name`` and ``id`` in the
+    reference's order): the order of FOV blocks is compared here, the order inside
+    each FOV by its index digest. Only FOVs both sides hold are compared; missing and
+    extra FOVs are outcomes of their own. Names the first moved blocks, capped.
+    """
+    names = set(reference)
+    mine = [name for name in obtained if name in names]
+    common = set(mine)
+    theirs = [name for name in reference if name in common]
+    if mine == theirs:
+        return None
+    moved = [(i, a, b) for i, (a, b) in enumerate(zip(theirs, mine, strict=True)) if a != b]
+    shown = "; ".join(f"block {i}: expected {a}, got {b}" for i, a, b in moved[:4])
+    more = f" (+{len(moved) - 4} more)" if len(moved) > 4 else ""
+    return Outcome(
+        None,
+        None,
+        Status.ROWS_REORDERED,
+        f"FOV blocks in another order: {shown}{more}",
+        expected=" ".join(theirs),
+        obtained=" ".join(mine),
+    )
 
 
 def _array_kinds(
@@ -394,6 +421,9 @@ def compare_stores(
     obt_kinds = {n: (a.dtype.str, a.shape[1]) for n, a in obtained.arrays.items()}
     usable, array_outcomes = _array_kinds(obt_kinds, kinds)
     if only is None:
+        order = fov_order(obtained.fov_names, reference.fov_names)
+        if order is not None:
+            yield order
         yield from outcomes
         yield from array_outcomes
         yield from _index_columns(obtained.index_columns, reference.index_columns)

@@ -3,10 +3,13 @@
 A golden set holds, per :class:`~repro_golden.core.fingerprint.EnvironmentFingerprint`,
 one :class:`Expectation`:
 
-* ``identical``: recorded only when verified (two runs in that environment matched
-  bit for bit: ``golden write --verify-with`` or ``repro-golden calibrate``). A
-  check in that environment fails on any digest difference, whatever the
-  summaries or the full copy say: there, any change is a real change.
+* ``identical``: any digest difference fails in that environment, whatever the
+  summaries or the full copy say: there, any change is a real change. It is
+  *verified* when two runs there matched bit for bit (``golden write --verify-with``,
+  ``repro-golden calibrate``, the fixtures' regen), and *assumed* when a golden write
+  recorded it for its own environment because the numerics are deterministic by
+  configuration (:func:`assumed_identical`): the default path is strict too, and a
+  drifting environment is recorded instead with ``calibrate``.
 * ``tolerance``: a calibrated tolerance per array (the drift measured there, times
   a stated margin).
 
@@ -44,6 +47,8 @@ class Expectation:
     tolerance: ArrayTolerances | None = None
     evidence: str = ""
     calibration: dict[str, Any] = field(default_factory=dict)
+    verified: bool = True
+    """False for an ``identical`` recorded by assumption (deterministic by configuration)."""
 
     def __post_init__(self) -> None:
         if (self.kind is ExpectationKind.TOLERANCE) != (self.tolerance is not None):
@@ -55,6 +60,8 @@ class Expectation:
 
     def describe(self) -> str:
         what = self.kind.value if self.tolerance is None else f"tolerance {self.tolerance}"
+        if not self.verified:
+            what += " (assumed: not yet verified by a second run)"
         return f"{what} for {self.environment.label()} ({self.key})"
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +72,8 @@ class Expectation:
             "tolerance": None if self.tolerance is None else self.tolerance.to_dict(),
             "evidence": self.evidence,
             "calibration": self.calibration,
+            # Written only when False, so golden files recorded before it keep their bytes.
+            **({} if self.verified else {"verified": False}),
         }
 
     @classmethod
@@ -73,7 +82,8 @@ class Expectation:
         if not isinstance(data, Mapping):
             raise GoldenFileError("expected an object", path=path, key=key)
         unknown = sorted(
-            set(data) - {"key", "kind", "environment", "tolerance", "evidence", "calibration"}
+            set(data)
+            - {"key", "kind", "environment", "tolerance", "evidence", "calibration", "verified"}
         )
         if unknown:
             raise GoldenFileError(f"unknown keys {unknown}", path=path, key=key)
@@ -105,13 +115,22 @@ class Expectation:
                 raise GoldenFileError(str(exc), path=path, key=f"{key}.tolerance") from None
         elif data.get("tolerance") is not None:
             raise GoldenFileError("an identical expectation has no tolerance", path=path, key=key)
+        verified = data.get("verified", True)
+        if not isinstance(verified, bool) or (
+            not verified and kind is not ExpectationKind.IDENTICAL
+        ):
+            raise GoldenFileError(
+                f"expected true or false (false only for identical), got {verified!r}",
+                path=path,
+                key=f"{key}.verified",
+            )
         evidence = data.get("evidence", "")
         calibration = data.get("calibration") or {}
         if not isinstance(evidence, str) or not isinstance(calibration, Mapping):
             raise GoldenFileError(
                 "expected evidence text and a calibration object", path=path, key=key
             )
-        return cls(environment, kind, tolerance, evidence, dict(calibration))
+        return cls(environment, kind, tolerance, evidence, dict(calibration), verified)
 
 
 def select(
@@ -127,8 +146,45 @@ def select(
     return next((e for e in expectations if e.key == environment.key), None)
 
 
+def deterministic_by_configuration(environment: EnvironmentFingerprint | None) -> bool:
+    """Whether runs in ``environment`` are expected to reproduce bit for bit by configuration.
+
+    CPU runs: yes (same build, ISA, processor model, threads and batch: bit-identical run
+    after run, as measured). CUDA runs: only with cuDNN deterministic and benchmark off.
+    Unknown environments and other devices: no.
+    """
+    if environment is None or not environment.is_known:
+        return False
+    if environment.device_type == "cpu":
+        return True
+    if environment.device_type == "cuda":
+        return bool(environment.cudnn_deterministic) and environment.cudnn_benchmark is False
+    return False
+
+
+def assumed_identical(environment: EnvironmentFingerprint | None) -> Expectation | None:
+    """The ``identical`` expectation a golden write records for its own environment, when
+    that environment is deterministic by configuration; marked unverified."""
+    if environment is None or not deterministic_by_configuration(environment):
+        return None
+    return Expectation(
+        environment,
+        ExpectationKind.IDENTICAL,
+        evidence="assumed: deterministic by configuration, not yet verified by a second run",
+        verified=False,
+    )
+
+
 def merged(existing: Iterable[Expectation], new: Iterable[Expectation]) -> tuple[Expectation, ...]:
-    """``existing`` with each of ``new`` replacing the one of its environment; sorted by key."""
+    """``existing`` with each of ``new`` replacing the one of its environment; sorted by key.
+
+    An assumed ``identical`` never replaces an expectation that was established by runs
+    (a verified ``identical`` or a calibrated tolerance): assumption is the weaker evidence.
+    """
     by_key = {e.key: e for e in existing}
-    by_key.update({e.key: e for e in new})
+    for expectation in new:
+        current = by_key.get(expectation.key)
+        if current is not None and current.verified and not expectation.verified:
+            continue
+        by_key[expectation.key] = expectation
     return tuple(by_key[k] for k in sorted(by_key))

@@ -1,11 +1,15 @@
-"""Write golden files for a store: tolerance recorded, ``identical`` only when verified.
+"""Write golden files for a store: tolerance recorded, ``identical`` for its own environment.
 
-``identical`` is a strong promise (any digest change then fails), so it is only
-recorded for an environment when two runs made there matched bit for bit: the
-store being written and a second store (``verify_with``) must have equal dataset
-digests and record the same, fully known environment fingerprint. Expectations
-already in the directory are kept when the golden values are unchanged (same
-dataset digest) and dropped otherwise: they described other values.
+``identical`` is a strong promise (any digest change then fails). A plain write
+records it for the store's own environment when that environment is deterministic
+by configuration (CPU; CUDA with cuDNN deterministic and benchmark off), marked
+*assumed*, so the default path is strict where the bits reproduce. It is *verified*
+when two runs made there matched bit for bit: the store being written and a second
+store (``verify_with``, a different run: not the same path nor the same run id)
+must have equal dataset digests and record the same, fully known environment
+fingerprint. Expectations already in the directory are kept when the golden values
+are unchanged (same dataset digest) and dropped otherwise: they described other
+values; an assumption never replaces one established by runs.
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.expectations import Expectation, ExpectationKind, merged
+from repro_golden.core.expectations import (
+    Expectation,
+    ExpectationKind,
+    assumed_identical,
+    merged,
+)
 from repro_golden.core.golden_store import GoldenStore
 from repro_golden.core.golden_summarize import summarize
 from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT, Golden
@@ -35,6 +44,27 @@ def _case_tolerance(golden: Golden, case: Mapping[str, Any] | None) -> ArrayTole
             except ConfigError:
                 return None
     return None
+
+
+def _run_id(golden: Golden) -> str | None:
+    value = (golden.provenance.get("embeddings") or {}).get("run_id")
+    return value if isinstance(value, str) else None
+
+
+def refuse_same_run(first: str | Path, second: str | Path, golden: Golden, other: Golden) -> None:
+    """:class:`InputError` when ``second`` is not a second run: the same store (path) or a
+    copy of the same write (same run id). One run proves nothing about reproduction."""
+    same_path = Path(first).resolve() == Path(second).resolve()
+    same_run = _run_id(golden) is not None and _run_id(golden) == _run_id(other)
+    if same_path or same_run:
+        why = (
+            "the same store" if same_path else f"a copy of the same run (run id {_run_id(golden)})"
+        )
+        raise InputError(
+            f"--verify-with names {why}: `identical` needs a second, independent run here",
+            path=second,
+            key="--verify-with",
+        )
 
 
 def verified_identical(golden: Golden, second: Golden, *, source: str | Path) -> Expectation:
@@ -94,8 +124,12 @@ def write_golden_files(
         if previous is not None and previous.dataset_digest == golden.dataset_digest:
             kept = previous.expectations
     new = list(expectations)
+    assumed = assumed_identical(golden.environment)
+    if assumed is not None:
+        new.insert(0, assumed)
     if verify_with is not None:
         second = summarize(EmbeddingsStore(verify_with), full_copy_limit=0)
+        refuse_same_run(embeddings, verify_with, golden, second)
         new.append(verified_identical(golden, second, source=verify_with))
     golden = dataclasses.replace(golden, tolerance=recorded, expectations=merged(kept, new))
     return store.write(golden)

@@ -24,6 +24,12 @@ class Status(enum.Enum):
     """``allclose`` fails (proven by summaries, or measured on full tensors)."""
     CHANGED_WHERE_REPRODUCIBLE = "changed where results reproduce bit for bit"
     """Digests differ in an environment whose golden expectation is ``identical``."""
+    CHANGED_WHILE_REST_REPRODUCES = "changed while the rest of this run reproduces the golden bits"
+    """Digests differ, in an environment with no expectation, while other FOVs of the same
+    run are bit-identical to the golden set (identical by evidence)."""
+    INPUTS_CHANGED = "inputs changed"
+    """The recorded inputs (checkpoint, pixels, normalization, tracks, data parameters)
+    differ from the golden set's: the values were computed from something else."""
     UNPROVEN = "consistent (strict: unproven)"
     """Only summaries judged and ``strict`` asked for proof: "consistent" fails."""
     MISSING_FOV = "missing FOV"
@@ -54,6 +60,8 @@ _SEVERITY = {
     Status.MISSING_FOV: 8,
     Status.VIOLATED: 9,
     Status.CHANGED_WHERE_REPRODUCIBLE: 9,
+    Status.CHANGED_WHILE_REST_REPRODUCES: 9,
+    Status.INPUTS_CHANGED: 11,
     Status.UNPROVEN: 4,
     Status.SHAPE_CHANGED: 10,
     Status.DTYPE_CHANGED: 10,

@@ -124,7 +124,12 @@ def _explained(outcomes: tuple[Outcome, ...]) -> tuple[Outcome, ...]:
     A shift in one row moves every column sum of the dataset: listing 768
     columns beside the row that moved only hides the finding.
     """
-    rows_violated = {o.array for o in outcomes if o.fov is not None and o.status is Status.VIOLATED}
+    changed = (
+        Status.VIOLATED,
+        Status.CHANGED_WHERE_REPRODUCIBLE,
+        Status.CHANGED_WHILE_REST_REPRODUCES,
+    )
+    rows_violated = {o.array for o in outcomes if o.fov is not None and o.status in changed}
     broken_fovs = any(o.fov is not None and o.array is None and not o.passed for o in outcomes)
     return tuple(
         o

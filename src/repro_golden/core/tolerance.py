@@ -170,3 +170,46 @@ class ArrayTolerances:
             return str(self.default)
         overrides = "; ".join(f"{name}: {spec}" for name, spec in self.arrays)
         return f"{self.default}; {overrides}"
+
+
+@dataclass(frozen=True)
+class ToleranceOverride:
+    """Fields given on a command line or in a call, each replacing only its own recorded field.
+
+    ``check --rtol 1e-4`` keeps the recorded atol and NaN policy; ``--no-equal-nan``
+    alone keeps both tolerances. ``None`` means "as recorded". Applied to every
+    array's tolerance (the default and each per-array override).
+    """
+
+    atol: float | None = None
+    rtol: float | None = None
+    equal_nan: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol", "equal_nan"):
+            value = getattr(self, name)
+            problem = None if value is None else _problem(name, value)
+            if problem is not None:
+                raise ConfigError(problem, key=name)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.atol is None and self.rtol is None and self.equal_nan is None
+
+    def _onto_spec(self, spec: ToleranceSpec) -> ToleranceSpec:
+        return ToleranceSpec(
+            atol=spec.atol if self.atol is None else self.atol,
+            rtol=spec.rtol if self.rtol is None else self.rtol,
+            equal_nan=spec.equal_nan if self.equal_nan is None else self.equal_nan,
+        )
+
+    def onto(self, recorded: ArrayTolerances) -> ArrayTolerances:
+        """``recorded`` with the given fields replaced, per array."""
+        return ArrayTolerances(
+            self._onto_spec(recorded.default),
+            tuple((name, self._onto_spec(spec)) for name, spec in recorded.arrays),
+        )
+
+    def __str__(self) -> str:
+        given = [f"{n}={getattr(self, n)}" for n in ("atol", "rtol", "equal_nan")]
+        return ", ".join(g for g in given if not g.endswith("=None")) or "none"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,7 @@ def predict(
     from lightning.pytorch import Trainer
 
     from repro_golden.inference.data.datamodule import PlateDataModule
+    from repro_golden.inference.data.input_record import inputs_provenance
     from repro_golden.inference.fingerprint import capture_fingerprint
     from repro_golden.inference.model.checkpoint import load_checkpoint
     from repro_golden.inference.model.encoder import ContrastiveEncoder
@@ -217,6 +219,10 @@ def predict(
                 datamodule.predict_dataset.index.fovs if datamodule.predict_dataset else (),
                 data_config.tracks_path,
             ),
+            "input_record": inputs_provenance(
+                data_config, checkpoint=checkpoint, precision=case.numerics.precision
+            ),
+            "run_id": uuid.uuid4().hex,
             "batch_size": data_config.batch_size,
             "accelerator": accelerator,
             "environment": capture_fingerprint(
