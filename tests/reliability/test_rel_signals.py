@@ -4,8 +4,11 @@ Signals are sent to real ``repro-golden`` processes: ``predict`` of the example
 case while it is inside Lightning's prediction loop (Lightning installs its
 own SIGTERM handler and turns Ctrl-C into ``sys.exit(1)``: neither may swallow
 the signal or end as exit 1), and ``golden write`` at points spread over a
-run. Two ``golden write`` processes without ``--overwrite`` racing for one new
-directory: exactly one wins, the other exits 2 and leaves nothing.
+run. The lightning pipeline's runner leads its own process group: a signal stops
+the whole group (a SIGTERM-ignoring child of the lab's code included), and a
+runner whose caller was killed stops itself. Two ``golden write`` processes
+without ``--overwrite`` racing for one new directory: exactly one wins, the
+other exits 2 and leaves nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from rel_stores import arrays, cli, write_store
 
@@ -213,3 +217,93 @@ def test_sigterm_mid_predict_inside_pytest_stops_the_session(
     assert "passed" not in text  # test_after never ran
     assert not out.exists()
     assert _leftovers(tmp_path, "emb.zarr") == []
+
+
+# ------------------------------------------------ the lightning pipeline: the whole process group
+
+
+def _lab_run(tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
+    """A lightning run whose lab code starts a SIGTERM-ignoring child, then predicts slowly."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
+    from toy_configs import lab_env, predict_command, toy_checkpoint, toy_config
+
+    pid_file = tmp_path / "child.pid"
+    config = toy_config(tmp_path, slow=60.0, child_pid_file=str(pid_file))
+    toy_checkpoint(tmp_path)
+    return predict_command(config, "--output", tmp_path / "emb.zarr"), lab_env(), pid_file
+
+
+def _wait_for(path: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 240
+    while not path.exists() or len(path.read_text().split()) < 2:
+        assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "the lab's code never started its child"
+        time.sleep(0.05)
+
+
+def _survivors(processes: list[psutil.Process], within: float) -> list[psutil.Process]:
+    """Those of ``processes`` still running (zombies count as gone) after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        alive = []
+        for process in processes:
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process)
+            except psutil.NoSuchProcess:
+                continue
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_stops_the_lab_process_group(tmp_path: Path, signum: signal.Signals) -> None:
+    """The runner and a child of the lab's code that ignores SIGTERM are gone within seconds:
+    SIGTERM to the runner's process group, SIGKILL after the grace period."""
+    command, env, pid_file = _lab_run(tmp_path)
+    log = tmp_path / "predict.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=tmp_path
+        )
+        try:
+            _wait_for(pid_file, process, log)
+            descendants = psutil.Process(process.pid).children(recursive=True)
+            runner_pid, child_pid = map(int, pid_file.read_text().split())
+            assert {runner_pid, child_pid} <= {p.pid for p in descendants}
+            sent = time.monotonic()
+            process.send_signal(signum)
+            status = process.wait(timeout=60)
+            stopped_after = time.monotonic() - sent
+        finally:
+            if process.poll() is None:  # pragma: no cover - a failed test leaves nothing running
+                process.kill()
+                process.wait()
+    text = log.read_text(errors="replace")
+    assert status == 128 + signum, text[-3000:]
+    assert stopped_after < 20, f"stopped after {stopped_after:.1f} s"
+    assert f"repro-golden predict: interrupted by {signum.name}" in text
+    assert "Traceback" not in text
+    assert _survivors(descendants, within=5) == []
+    assert not (tmp_path / "emb.zarr").exists()
+    assert _leftovers(tmp_path, "emb.zarr") == []
+
+
+def test_runner_stops_itself_when_its_caller_dies(tmp_path: Path) -> None:
+    """SIGKILL to repro-golden (no handler runs): the runner sees its pipe close, stops its
+    group and removes the private folder the caller can no longer remove."""
+    command, env, pid_file = _lab_run(tmp_path)
+    log = tmp_path / "predict.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=tmp_path
+        )
+        _wait_for(pid_file, process, log)
+        descendants = psutil.Process(process.pid).children(recursive=True)
+        assert _leftovers(tmp_path, "emb.zarr") != []  # the run's private folder, in use
+        process.kill()
+        process.wait()
+    assert _survivors(descendants, within=20) == []
+    assert _leftovers(tmp_path, "emb.zarr") == []
+    assert not (tmp_path / "emb.zarr").exists()
