@@ -79,7 +79,12 @@ def test_write_check_compare_exit_statuses(
     )
     assert json.loads(report.read_text())["passed"] is False
     assert (tmp_path / "check.md").read_text().startswith("# repro-golden report: FAILED")
-    assert main(["check", str(obt), "--golden", str(golden), "--atol", "0.5"]) == 0
+    # One FOV changed while the others are bit-identical: changed, whatever the tolerance
+    # (identical by evidence); the tolerance judges once that rung is turned off.
+    assert main(["check", str(obt), "--golden", str(golden), "--atol", "0.5"]) == 1
+    assert "changed while the rest of this run" in capsys.readouterr().out
+    no_evidence = ["--no-identical-by-evidence"]
+    assert main(["check", str(obt), "--golden", str(golden), "--atol", "0.5", *no_evidence]) == 0
     assert main(["compare", str(obt), str(ref), "--atol", "0.01"]) == 1
     assert (
         main(["compare", str(obt), str(ref), "--atol", "0.2", "--report", str(tmp_path / "c.html")])
@@ -117,10 +122,15 @@ def test_check_applies_the_case_tolerance_recorded_with_the_golden_files(
     golden = tmp_path / "golden" / "demo"
     assert main(["golden", "write", str(ref), "--out", str(golden), "--case", "demo"]) == 0
     report = tmp_path / "check.json"
-    assert main(["check", str(obt), "--golden", str(golden), "--report", str(report)]) == 0
+    tolerance_rung = ["--golden", str(golden), "--no-identical-by-evidence"]
+    assert main(["check", str(obt), *tolerance_rung, "--report", str(report)]) == 0
     assert json.loads(report.read_text())["tolerance"]["atol"] == 0.5
-    # An explicit tolerance replaces the recorded one.
-    assert main(["check", str(obt), "--golden", str(golden), "--atol", "0"]) == 1
+    # An explicit field replaces its own recorded field only (rtol stays as recorded).
+    assert main(["check", str(obt), *tolerance_rung, "--atol", "0"]) == 1
+    assert (
+        main(["check", str(obt), *tolerance_rung, "--rtol", "1e-4", "--report", str(report)]) == 0
+    )
+    assert json.loads(report.read_text())["tolerance"]["atol"] == 0.5
 
 
 def test_unusable_recorded_tolerance_is_bad_input(

@@ -123,7 +123,7 @@ def test_other_environment_is_judged_by_the_full_copy(
     golden_here: Path, write_store: Writer, delta: float | str, status: Status
 ) -> None:
     changed = _store(write_store, "gpu", _changed(make_embeddings(), delta), GPU)
-    report = check_golden(changed, golden_here)
+    report = check_golden(changed, golden_here, evidence=False)
     assert {o.status for o in report.outcomes} == {Status.IDENTICAL, status}
     assert Status.CONSISTENT not in {o.status for o in report.outcomes}
     assert any("no expectation recorded" in n for n in report.notes)
@@ -143,7 +143,7 @@ def test_summaries_only_pass_states_the_detection_limit_and_strict_fails(
     emb = make_embeddings()
     write_golden(_store(write_store, "ref", emb, HERE), tmp_path / "g", full_copy_limit=0)
     changed = _store(write_store, "gpu", _changed(emb, delta), GPU)
-    report = check_golden(changed, tmp_path / "g")
+    report = check_golden(changed, tmp_path / "g", evidence=False)
     consistent = [o for o in report.outcomes if o.status is Status.CONSISTENT]
     assert report.passed
     assert len(consistent) == 1
@@ -152,11 +152,26 @@ def test_summaries_only_pass_states_the_detection_limit_and_strict_fails(
     assert 1e-3 < limit < 1.0
     assert "could go unseen" in report.render_terminal()
     assert "1 passed on summaries alone" in report.render_terminal()
-    strict = check_golden(changed, tmp_path / "g", strict=True)
+    strict = check_golden(changed, tmp_path / "g", strict=True, evidence=False)
     assert not strict.passed
     assert Status.UNPROVEN in {o.status for o in strict.outcomes}
-    assert main(["check", str(changed), "--golden", str(tmp_path / "g"), "--golden-strict"]) == 1
-    assert main(["check", str(changed), "--golden", str(tmp_path / "g")]) == 0
+    assert (
+        main(
+            [
+                "check",
+                str(changed),
+                "--golden",
+                str(tmp_path / "g"),
+                "--no-identical-by-evidence",
+                "--golden-strict",
+            ]
+        )
+        == 1
+    )
+    assert (
+        main(["check", str(changed), "--golden", str(tmp_path / "g"), "--no-identical-by-evidence"])
+        == 0
+    )
 
 
 @pytest.mark.parametrize("row", [0, 11, 45, 119])
@@ -168,24 +183,29 @@ def test_a_single_element_change_above_the_detection_limit_is_flagged(
     emb = make_embeddings()
     write_golden(_store(write_store, "ref", emb, HERE), tmp_path / "g", full_copy_limit=0)
     probe = check_golden(
-        _store(write_store, "p", _changed(emb, 1e-6, row=row), GPU), tmp_path / "g"
+        _store(write_store, "p", _changed(emb, 1e-6, row=row), GPU), tmp_path / "g", evidence=False
     )
     limit = next(o.detection_limit for o in probe.outcomes if o.status is Status.CONSISTENT)
     assert limit is not None
     changed = _store(write_store, "c", _changed(emb, sign * limit * 1.001, row=row), GPU)
-    report = check_golden(changed, tmp_path / "g")
+    report = check_golden(changed, tmp_path / "g", evidence=False)
     assert not report.passed
     assert Status.VIOLATED in {o.status for o in report.outcomes}
 
 
-def test_store_without_environment_is_assumed_and_said_so(
+def test_store_without_environment_assumes_nothing_and_says_so(
     golden_here: Path, write_store: Writer
 ) -> None:
+    """A store made by another tool records no environment: no expectation applies, the
+    checking process is not fingerprinted (no torch import), and the report says so."""
     changed = _store(write_store, "anon", _changed(make_embeddings(), 1e-3), None)
     report = check_golden(changed, golden_here)
-    assert any("assumed it comes from the checking process" in n for n in report.notes)
+    assert any(
+        "records no environment: it is judged by what the golden set" in n for n in report.notes
+    )
+    assert report.extra["expectation"] is None
     assert report.attribution is not None
-    assert report.attribution.environment_assumed
+    assert not report.attribution.environment_assumed
     assert not report.passed  # the full copy proves the 1e-3 change
 
 
@@ -199,7 +219,10 @@ def test_identical_needs_two_bit_identical_runs(write_store: Writer, tmp_path: P
     with pytest.raises(InputError, match="same known environment"):
         write_golden(first, tmp_path / "g2", verify_with=anonymous)
     write_golden(first, tmp_path / "g3")
-    assert GoldenStore(tmp_path / "g3").read().expectations == ()
+    # A plain write only assumes `identical` for its own (deterministic) environment.
+    assert [e.verified for e in GoldenStore(tmp_path / "g3").read().expectations] == [False]
+    with pytest.raises(InputError, match="the same store"):
+        write_golden(first, tmp_path / "g5", verify_with=first)
     cli = ["golden", "write", str(first), "--out", str(tmp_path / "g4"), "--verify-with"]
     assert main([*cli, str(drifted)]) == 2
     assert main([*cli, str(_store(write_store, "d", emb, HERE))]) == 0
@@ -216,11 +239,11 @@ def test_per_array_tolerance_is_recorded_and_applied(write_store: Writer, tmp_pa
     assert recorded.for_array("X") == ToleranceSpec(0.01, 0.0)
     assert recorded.for_array("X_projections") == ToleranceSpec(1e-6, 0.0)
     changed = _store(write_store, "gpu", _changed(emb, 1e-3), GPU)
-    assert check_golden(changed, out).passed  # X allows 0.01
+    assert check_golden(changed, out, evidence=False).passed  # X allows 0.01
     projections = emb.P.copy()
     projections[0, 0] += np.float32(1e-3)
     moved = _store(write_store, "gpu2", emb.with_(P=projections), GPU)
-    assert not check_golden(moved, out).passed  # X_projections allows 1e-6
+    assert not check_golden(moved, out, evidence=False).passed  # X_projections allows 1e-6
     assert (
         main(["golden", "write", str(ref), "--out", str(tmp_path / "h"), "--tolerance", "X"]) == 2
     )
@@ -253,7 +276,7 @@ def test_schema_1_files_are_still_read(write_store: Writer, tmp_path: Path) -> N
     assert golden.expectations == ()
     assert golden.full is None
     changed = _store(write_store, "c", _changed(emb, 1e-6), GPU)
-    report = check_golden(changed, tmp_path / "g")
+    report = check_golden(changed, tmp_path / "g", evidence=False)
     assert report.passed  # the case tolerance recorded in the provenance applies
     assert report.extra["tolerance"]["default"]["atol"] == TOL["atol"]
 
@@ -307,9 +330,10 @@ def test_rewrite_keeps_expectations_only_for_unchanged_values(
 ) -> None:
     emb = make_embeddings()
     write_golden(_store(write_store, "again", emb, HERE), golden_here)
-    assert len(GoldenStore(golden_here).read().expectations) == 1
+    assert [e.verified for e in GoldenStore(golden_here).read().expectations] == [True]
     write_golden(_store(write_store, "other", _changed(emb, 1e-3), HERE), golden_here)
-    assert GoldenStore(golden_here).read().expectations == ()
+    # The verified expectation described other values: only the new write's assumption is left.
+    assert [e.verified for e in GoldenStore(golden_here).read().expectations] == [False]
 
 
 def test_attribution_names_what_moved() -> None:
