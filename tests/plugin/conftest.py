@@ -53,7 +53,9 @@ def write_embeddings(
         index=pd.Index([str(i) for i in range(n)], dtype=object),
     )
     x = rng.standard_normal((n, 8)).astype(np.float32)
-    if shift_fov is not None:
+    if shift_fov == "*":  # every FOV: no FOV stays bit-identical (no evidence of reproduction)
+        x += np.float32(shift)
+    elif shift_fov is not None:
         x[fov_name == shift_fov] += np.float32(shift)
     projections = rng.standard_normal((n, 4)).astype(np.float32)
     adata = ad.AnnData(X=x, obs=obs, obsm={"X_projections": projections})

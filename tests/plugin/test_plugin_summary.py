@@ -49,7 +49,8 @@ LINE = (
 @pytest.fixture
 def session_dir(pytester: pytest.Pytester, make_embeddings: Callable[..., Path]) -> Path:
     emb = make_embeddings(pytester.path / "emb.zarr")
-    make_embeddings(pytester.path / "small.zarr", shift_fov="A/1/1", shift=1e-3)
+    # Every FOV shifted: with one FOV shifted and the rest bit-identical, v3 says "changed".
+    make_embeddings(pytester.path / "small.zarr", shift_fov="*", shift=1e-3)
     make_embeddings(pytester.path / "big.zarr", shift_fov="B/2/0", shift=0.5)
     write_golden(emb, pytester.path / "full.golden", case="demo")
     write_golden(emb, pytester.path / "sketch.golden", case="demo", full_copy_limit=0)

@@ -17,6 +17,7 @@ fails them. Predicts the example once per module (about 20 s on two CPU cores).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -26,6 +27,14 @@ from rel_stores import cli
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "example"
 DELTAS = ("1e-3", "1e-6", "ulp")
+#: The strict verdicts: by key where the golden set records this machine's environment
+#: (the processor model that wrote it), by evidence on another model that gives the same
+#: bits (an AMD EPYC family 25 against a set written on family 26: 7 of 8 FOV arrays
+#: bit-identical).
+STRICT = re.compile(
+    "changed where results reproduce bit for bit|"
+    "changed while the rest of this run reproduces the golden bits"
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +62,7 @@ def golden_here(predicted: Path, case_file: Path, tmp_path_factory: pytest.TempP
     ``predicted``, verified by a second prediction (which must match bit for bit).
     """
     if "8 identical" in cli("check", predicted, "--golden", GOLDEN).stdout:
-        return GOLDEN
+        return GOLDEN  # strict by key here, or by evidence on a model that gives the same bits
     from repro_golden.config.case import Case
     from repro_golden.inference.predict import predict
 
@@ -103,7 +112,7 @@ def test_one_changed_element_fails_check_here(
     changed = _changed(predicted, tmp_path / "changed.zarr", delta)
     result = cli("check", changed, "--golden", golden_here)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "changed where results reproduce bit for bit" in result.stdout
+    assert STRICT.search(result.stdout), result.stdout
 
 
 def test_one_changed_element_fails_the_fixture(
@@ -124,7 +133,7 @@ def test_changed(golden_regression, delta):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=3)
-    assert "changed where results reproduce bit for bit" in result.stdout.str()
+    assert STRICT.search(result.stdout.str())
 
 
 @pytest.mark.parametrize(("delta", "status"), [("1e-3", 1), ("1e-6", 0), ("ulp", 0)])
@@ -132,7 +141,9 @@ def test_another_device_is_judged_by_the_full_copy(
     predicted: Path, golden_here: Path, tmp_path: Path, delta: str, status: int
 ) -> None:
     changed = _changed(predicted, tmp_path / "gpu.zarr", delta, device="cuda")
-    result = cli("check", changed, "--golden", golden_here)
+    # The device is faked by editing the provenance, so 7 of 8 FOV arrays stay bit-identical
+    # and the evidence rung would fail the change first; this test is about the full copy.
+    result = cli("check", changed, "--golden", golden_here, "--no-identical-by-evidence")
     assert result.returncode == status, result.stdout + result.stderr
     assert "golden full copy" in result.stdout
     assert "consistent" not in result.stdout
@@ -148,12 +159,14 @@ def test_another_device_on_summaries_warns_and_strict_fails(
     written = cli("golden", "write", predicted, "--out", summaries, "--full-copy-limit", "0")
     assert written.returncode == 0, written.stderr
     changed = _changed(predicted, tmp_path / "gpu.zarr", delta, device="cuda")
-    result = cli("check", changed, "--golden", summaries)
+    result = cli("check", changed, "--golden", summaries, "--no-identical-by-evidence")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 consistent" in result.stdout
     assert "1 passed on summaries alone" in result.stdout
     assert "could go unseen" in result.stdout
-    strict = cli("check", changed, "--golden", summaries, "--golden-strict")
+    strict = cli(
+        "check", changed, "--golden", summaries, "--golden-strict", "--no-identical-by-evidence"
+    )
     assert strict.returncode == 1, strict.stdout + strict.stderr
 
 

@@ -7,9 +7,13 @@ the mean |diff| and the minimum per-row cosine. It proposes ``identical`` for
 this environment when every run matched the golden values bit for bit, else a
 tolerance of ``--margin`` times the largest |diff| (never below the case
 tolerance); for each ``--against`` store with a recorded environment, a
-tolerance for that environment. Proposals are recorded in the golden manifest
+tolerance for that environment. An ``--against`` store of another case or
+predicted from other inputs is refused (exit 2): its drift is not an
+environment's. A store from this same environment proposes nothing, so it never
+loosens an expectation established here. Proposals are recorded in the golden manifest
 only with ``--force-regen`` (like any golden change). Needs the ``predict``
-extra (exit 2 naming it when missing). Exit 0 on success, 2 on bad input.
+extra (exit 2 naming it when missing). Exit 0 on success, 1 when the pipeline under
+test fails (as ``predict``), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from repro_golden.cli import EXIT_OK
+from repro_golden.cli import EXIT_OK, EXIT_REGRESSION
 from repro_golden.cli.argtypes import int_at_least
 
 
@@ -95,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     import lightning.pytorch  # noqa: F401  (needs the predict extra; configures its loggers)
 
+    from repro_golden.inference.pipelines.base import PipelineFailedError
     from repro_golden.inference.predict import predict
 
     for logger in ("lightning.pytorch", "lightning.fabric"):  # start-up chatter is not ours
@@ -106,14 +111,18 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="repro-golden-calibrate-") as tmp:
         runs = []
         for i in range(args.runs):
-            result = predict(
-                case,
-                output=Path(tmp) / f"run{i + 1}.zarr",
-                device=args.device,
-                batch_size=args.batch_size,
-                overwrite=True,
-                progress=False,
-            )
+            try:
+                result = predict(
+                    case,
+                    output=Path(tmp) / f"run{i + 1}.zarr",
+                    device=args.device,
+                    batch_size=args.batch_size,
+                    overwrite=True,
+                    progress=False,
+                )
+            except PipelineFailedError as exc:  # the code under test failed: as predict says
+                print(exc.failure.render(), flush=True)
+                return EXIT_REGRESSION
             runs.append(EmbeddingsStore(result.path))
         first = runs[0]
         here = store_environment(first)
@@ -168,11 +177,15 @@ def run(args: argparse.Namespace) -> int:
             ]
         for path in args.against:
             other = EmbeddingsStore(path)
+            refuse_foreign(other, first, case_name=case.name)
             drift = store_drift(other, first)
             lines += _table(f"{path} vs run 1 (cross-environment)", drift)
             env = store_environment(other)
             if env is None or not env.is_known:
                 lines.append("    (no environment recorded: nothing to key an expectation by)")
+                continue
+            if env.key == here.key:  # never loosens this environment's own expectation
+                lines.append("    (same environment as the runs here: nothing proposed for it)")
                 continue
             proposed = propose([drift], margin=margin, floor=floor)
             kind = ExpectationKind.IDENTICAL if proposed is None else ExpectationKind.TOLERANCE
@@ -191,14 +204,45 @@ def run(args: argparse.Namespace) -> int:
         if not args.force_regen:
             lines.append("  not recorded: rerun with --force-regen to record (review the diff)")
         else:
-            if golden is None:
+            if golden is None:  # a new golden set: published whole, or not at all
                 from repro_golden.api import write_golden
+                from repro_golden.core.atomic import atomic_directory
 
-                write_golden(first.path, golden_dir, case=case.to_dict())
+                with atomic_directory(Path(golden_dir), what="golden files") as staging:
+                    write_golden(first.path, staging, case=case.to_dict())
             manifest = store.record_expectations(tuple(proposals))
             lines.append(f"  recorded in {manifest}")
     print("\n".join(lines))
     return EXIT_OK
+
+
+def refuse_foreign(other: Any, first: Any, *, case_name: str) -> None:
+    """:class:`InputError` (exit 2) when ``other`` is not a run of this case on these inputs.
+
+    Drift measured against another case's store (another checkpoint, other inputs)
+    is not drift of an environment: recording it would loosen the golden set.
+    """
+    from repro_golden.core.inputs import InputsRecord, compare_inputs
+    from repro_golden.errors import InputError
+
+    theirs, ours = other.provenance() or {}, first.provenance() or {}
+    recorded = theirs.get("case_name")
+    if isinstance(recorded, str) and recorded != case_name:
+        raise InputError(
+            f"--against store is of case {recorded!r}, expected {case_name!r}",
+            path=other.path,
+            key="uns.repro_golden.case_name",
+        )
+    inputs = compare_inputs(
+        InputsRecord.from_provenance(ours), InputsRecord.from_provenance(theirs)
+    )
+    if inputs.inputs_changed:
+        raise InputError(
+            f"--against store was predicted from other inputs ({inputs.describe()}): "
+            "its drift says nothing about an environment",
+            path=other.path,
+            key="uns.repro_golden.input_record",
+        )
 
 
 def first_digest(store: Any) -> str:

@@ -17,8 +17,8 @@ from typing import Any
 from repro_golden.core.atomic import write_text_atomic
 from repro_golden.core.attribution import Attribution
 from repro_golden.core.outcomes import Outcome, Status, Violation
-from repro_golden.core.tolerance import ToleranceSpec
-from repro_golden.errors import InputError
+from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
+from repro_golden.errors import ConfigError, InputError
 
 REPORT_SCHEMA = "repro-golden/report/2"
 """Version 2: violations carry ``cells`` (named by their keys) and a ``nonfinite`` flag;
@@ -191,10 +191,21 @@ class ComparisonReport:
         counter = Counter(o.status for o in self.worst_first)
         return {s.value: counter[s] for s in Status if counter[s]}
 
+    def tolerance_text(self) -> str:
+        """The tolerance that judged, per array where the check recorded per-array values
+        (``extra["tolerance"]``), else the default one."""
+        recorded = self.extra.get("tolerance")
+        if isinstance(recorded, dict) and recorded.get("arrays"):
+            try:
+                return str(ArrayTolerances.from_mapping(recorded))
+            except ConfigError:
+                pass
+        return str(self.tolerance)
+
     def headline(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items()) or "nothing compared"
-        return f"{verdict} ({self.mode}, {self.tolerance}): {counts}"
+        return f"{verdict} ({self.mode}, {self.tolerance_text()}): {counts}"
 
     def render_terminal(self, max_rows: int = 20, *, json_report: str | Path | None = None) -> str:
         """Headline, then the worst outcomes (failures before passes), at most ``max_rows``.
@@ -245,11 +256,18 @@ class ComparisonReport:
             f"# repro-golden report: {'PASSED' if self.passed else 'FAILED'}",
             "",
             f"- mode: {self.mode}",
-            f"- tolerance: {self.tolerance}",
+            f"- tolerance: {self.tolerance_text()}",
             f"- obtained: `{self.obtained}`",
             f"- reference: `{self.reference}`",
             "- outcomes: " + ", ".join(f"{n} {s}" for s, n in self.counts().items()),
             *(f"- note: {note}" for note in self.notes),
+            *([f"- warning: {self.summaries_line()}"] if self.summaries_line() else []),
+            *(
+                [f"- diagnosis: {self.attribution.diagnosis}"]
+                + [f"  - {c.describe()}" for c in self.attribution.changes[:12]]
+                if self.attribution is not None
+                else []
+            ),
             "",
             "| status | FOV | array | evidence |",
             "|---|---|---|---|",
