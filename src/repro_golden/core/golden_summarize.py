@@ -8,6 +8,8 @@ form fits ``full_copy_limit``). Torch-free.
 from __future__ import annotations
 
 import platform
+from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +58,35 @@ def checker_versions() -> dict[str, str]:
         "zarr": zarr.__version__,
         "xxhash": xxhash.VERSION,
     }
+
+
+#: Provenance keys that change from one run to the next without a change of results.
+VOLATILE_KEYS = frozenset({"wall_seconds", "run_id", "seconds", "started", "finished"})
+
+
+def stable_provenance(value: Any) -> Any:
+    """``value`` as golden files record it: no timings or run ids, no absolute paths.
+
+    Golden files live in the lab's git history: writing them again for the same
+    results from another folder or machine must give the same bytes. An absolute
+    path keeps only its last component (``/work/.venv/bin/python`` -> ``python``);
+    relative paths, as case files write them, are kept.
+    """
+    if isinstance(value, dict):
+        return {k: stable_provenance(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [stable_provenance(v) for v in value]
+    if isinstance(value, str) and _absolute_path(value):
+        return PurePath(value).name
+    return value
+
+
+def _absolute_path(text: str) -> bool:
+    return (
+        len(text) > 1
+        and "\n" not in text
+        and (text.startswith("/") or (len(text) > 2 and text[1:3] in (":\\", ":/")))
+    )
 
 
 def store_environment(store: EmbeddingsStore) -> EnvironmentFingerprint | None:
@@ -125,7 +156,7 @@ def summarize(
         for name in names
     }
     provenance = {
-        "embeddings": store.provenance(),
+        "embeddings": stable_provenance(store.provenance()),
         "checker": checker_versions(),
         "source": {"name": store.path.name, "zarr_format": store.zarr_format},
     }

@@ -129,7 +129,7 @@ def write_golden_files(
         new.insert(0, assumed)
     if verify_with is not None:
         second = summarize(EmbeddingsStore(verify_with), full_copy_limit=0)
-        refuse_same_run(embeddings, verify_with, golden, second)
+        refuse_same_run(embeddings, verify_with)
         new.append(verified_identical(golden, second, source=verify_with))
     golden = dataclasses.replace(golden, tolerance=recorded, expectations=merged(kept, new))
     return store.write(golden)
