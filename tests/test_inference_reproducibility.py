@@ -9,16 +9,20 @@ Cases come from ``--golden-case`` (default ``example`` and ``hpc``):
   ``--golden-data-root``; the case skips, naming each missing path, where they
   are absent.
 
-Prediction runs once per case per session (the ``prediction`` fixture is
-session-scoped and keyed by the case), whatever number of tests use it.
+These tests use the plugin's collected-case mechanism (what a lab gets from a
+case file under ``golden_case_paths``): the case is prepared by
+:func:`repro_golden.plugin.prepared.prepare_case` (loaded once per session; the
+skip names every unset variable, missing path and absent CUDA device) and
+predicted by :func:`repro_golden.plugin.prediction_cache.predict_once`, once per
+case per session and shared by pytest-xdist workers. The checks themselves are
+the collected items' (``builtin_infer01``, ``expected_rows``, ``order_mismatch``),
+with the lab's literal shapes asserted on top.
 ``--golden-device gpu`` predicts on a GPU (``nox -s gpu_repro``); it skips with
 the reason where no CUDA device is present.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,16 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from repro_golden.plugin.hooks import (
-    GoldenSettings,
-    cuda_unavailable_reason,
-    golden_settings_of,
-    skip_unless_cuda,
-)
+from repro_golden.plugin.hooks import golden_settings_of
 
 if TYPE_CHECKING:
     from repro_golden.config.case import Case
-    from repro_golden.inference.predict import PredictionResult
+    from repro_golden.plugin.prediction_cache import Prediction
+    from repro_golden.plugin.prepared import PreparedCase as PluginCase
 
 #: The lab's shapes (issue INFER-01/02, DESIGN.md section 1): input patch, features, projections.
 LAB_INPUT_SHAPE = (1, 1, 1, 160, 160)
@@ -47,13 +47,24 @@ HPC_EXPECTED_ROWS = 39_170
 
 @dataclass(frozen=True)
 class PreparedCase:
-    """A loaded case and where its expected results live."""
+    """A case prepared by the plugin, and whether this session generated its inputs."""
 
     name: str
-    case: Case
-    case_file: Path
-    golden_dir: Path
+    prepared: PluginCase
     generated: bool
+
+    @property
+    def case(self) -> Case:
+        return self.prepared.case
+
+    @property
+    def case_file(self) -> Path:
+        return self.prepared.case_file
+
+    @property
+    def golden_dir(self) -> Path:
+        # golden/<case name>: a case predicted by another pipeline shares the case's golden files.
+        return self.prepared.golden_dir
 
     @property
     def lab_shapes(self) -> bool:
@@ -77,48 +88,14 @@ def _example_case_names() -> frozenset[str]:
     return frozenset(CASES)
 
 
-_UNSET = re.compile(r"\$\{(\w+)\}")
-
-
-def _unset_variables(case_file: Path) -> list[str]:
-    """``${VAR}`` (no default) that are unset, in a case file and in a lightning case's config."""
-    import yaml
-
-    texts = [case_file.read_text(encoding="utf-8")]
-    mapping = yaml.safe_load(texts[0]) or {}
-    config = mapping.get("config")
-    if isinstance(config, str):
-        path = case_file.parent / re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", config)
-        if not _UNSET.search(config) and path.is_file():
-            texts.append(path.read_text(encoding="utf-8"))
-    names = {m.group(1) for text in texts for m in _UNSET.finditer(text)}
-    return sorted(name for name in names if name not in os.environ)
-
-
-def _missing_inputs(case: Case) -> list[str]:
-    paths = {
-        "checkpoint": Path(case.checkpoint),
-        "image plate": Path(case.data.data_path),
-        "tracks": Path(case.data.tracks_path),
-    }
-    if case.reference is not None:
-        paths["reference embeddings"] = Path(case.reference)
-    if case.lightning is not None:
-        paths["predict config"] = case.lightning.config
-        if case.lightning.python is not None and os.sep in case.lightning.python:
-            paths["pipeline interpreter"] = Path(case.lightning.python)
-    return [f"{role} {path} does not exist" for role, path in paths.items() if not path.exists()]
-
-
 @pytest.fixture(scope="session")
 def prepared_case(
     golden_case_name: str,
     pytestconfig: pytest.Config,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> PreparedCase:
-    """The case under test, loaded once per session; skips when its inputs are absent."""
-    from repro_golden.config.case import Case
-    from repro_golden.errors import ConfigError
+    """The case under test, prepared once per session; skips when its inputs are absent."""
+    from repro_golden.plugin.prepared import prepare_case
 
     settings = golden_settings_of(pytestconfig)
     name = golden_case_name
@@ -126,69 +103,30 @@ def prepared_case(
         from repro_golden.examples import generate_example
 
         case_file = generate_example(tmp_path_factory.mktemp(f"{name}-inputs"), case=name)
-        return PreparedCase(name, Case.load(case_file), case_file, settings.golden_dir(name), True)
+        return PreparedCase(name, prepare_case(pytestconfig, case_file), True)
     found = settings.case_file(name)
     if found is None:
         dirs = ", ".join(str(d) for d in settings.case_dirs)
         pytest.fail(f"case {name!r}: no {name}.yaml in the case directories ({dirs})")
-    with pytest.MonkeyPatch.context() as patch:
-        for variable, value in settings.cluster.environ().items():
-            patch.setenv(variable, value)
-        unset = _unset_variables(found)
-        for variable in unset:  # load anyway, to name the missing paths too
-            patch.setenv(variable, "")
-        try:
-            case = Case.load(found)
-        except ConfigError as exc:
-            if not unset:
-                raise
-            case, problem = None, f"; {exc}"
-        else:
-            problem = ""
-    missing = [f"environment variable {v} is not set" for v in unset]
-    if case is None:
-        pytest.skip(f"{name}: " + "; ".join(missing) + f"{problem} (case file {found})")
-    missing += _missing_inputs(case)
-    if missing:
-        hint = ""
-        if name == "hpc":
-            hint = "; set REPRO_GOLDEN_HPC_CKPT, _DATA, _TRACKS, _REFERENCE or --golden-data-root"
-            if settings.device == "gpu" and cuda_unavailable_reason(pytestconfig):
-                hint += f"; gpu: {cuda_unavailable_reason(pytestconfig)}"
-        pytest.skip(f"{name}: " + "; ".join(missing) + f" (case file {found}{hint})")
-    # golden/<case name>: a case predicted by another pipeline shares the case's golden files.
-    return PreparedCase(name, case, found, settings.golden_dir(case.name), False)
-
-
-def _device(settings: GoldenSettings, config: pytest.Config) -> str | None:
-    if settings.device == "gpu":
-        skip_unless_cuda(config)
-    return settings.device
+    try:
+        return PreparedCase(name, prepare_case(pytestconfig, found), False)
+    except pytest.skip.Exception as skip:
+        if name != "hpc":
+            raise
+        hint = "; set REPRO_GOLDEN_HPC_CKPT, _DATA, _TRACKS, _REFERENCE or --golden-data-root"
+        pytest.skip(f"{skip.msg}{hint}")
 
 
 @pytest.fixture(scope="session")
-def prediction(
-    prepared_case: PreparedCase,
-    pytestconfig: pytest.Config,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> PredictionResult:
-    """Embeddings of the case, predicted once per session on ``--golden-device``."""
-    from repro_golden.inference.predict import predict
+def prediction(prepared_case: PreparedCase, pytestconfig: pytest.Config) -> Prediction:
+    """Embeddings of the case, predicted once per session (and per xdist run) on
+    ``--golden-device``; a failed run fails the test with the pipeline's verdict."""
+    from repro_golden.plugin.prediction_cache import predict_once
 
-    device = _device(golden_settings_of(pytestconfig), pytestconfig)
-    output = tmp_path_factory.mktemp(f"{prepared_case.name}-prediction") / "embeddings.zarr"
-    return predict(prepared_case.case, output=output, device=device, progress=False)
-
-
-def _read_adata(path: Path) -> Any:
-    import warnings
-
-    import anndata as ad
-
-    with warnings.catch_warnings():
-        # The lab's EmbeddingWriter repeats the obs index per batch ("0", "1", ... again).
-        warnings.filterwarnings("ignore", message="Observation names are not unique")
-        return ad.read_zarr(path)
+    made = predict_once(pytestconfig, prepared_case.prepared)
+    if made.failure is not None:
+        pytest.fail(made.failure, pytrace=False)
+    return made
 
 
 # INFER-01 ---------------------------------------------------------------------------------------
@@ -198,68 +136,53 @@ def test_infer01_checkpoint_loads_strictly_and_forward_shapes(
     prepared_case: PreparedCase,
 ) -> None:
     """The checkpoint loads with no missing or unexpected key; one forward pass has the shapes."""
-    import torch
+    from repro_golden.plugin.collect import builtin_infer01
 
-    from repro_golden.inference.model.checkpoint import load_checkpoint
-    from repro_golden.inference.model.encoder import ContrastiveEncoder
-    from repro_golden.inference.model.module import ContrastiveModule
-
+    builtin_infer01(prepared_case.prepared)  # raises the INFER-01 FAIL listing
     config = prepared_case.case.model
-    module = ContrastiveModule(ContrastiveEncoder.from_config(config))
-    loaded = load_checkpoint(module, prepared_case.case.checkpoint, strict=True)
-    assert loaded.num_tensors == len(module.state_dict())
-    assert all(key.startswith("model.") for key in module.state_dict())
-
     height, width = prepared_case.case.data.final_yx_patch_size
     shape = (1, config.in_channels, config.in_stack_depth, height, width)
     if prepared_case.lab_shapes:
         assert shape == LAB_INPUT_SHAPE
         assert (config.embedding_dim, config.projection_dim) == (LAB_FEATURES, LAB_PROJECTIONS)
-    generator = torch.Generator().manual_seed(0)
-    module.eval()
-    with torch.inference_mode():
-        features, projections = module(torch.randn(shape, generator=generator))
-    assert tuple(features.shape) == (1, config.embedding_dim)
-    assert tuple(projections.shape) == (1, config.projection_dim)
-    assert features.dtype == projections.dtype == torch.float32
-    assert bool(torch.isfinite(features).all())
-    assert bool(torch.isfinite(projections).all())
 
 
 def test_infer01_lab_module_loads_strictly(
-    prepared_case: PreparedCase, prediction: PredictionResult
+    prepared_case: PreparedCase, prediction: Prediction
 ) -> None:
     """The lab's own LightningModule (``pipeline: lightning``): strict ``weights_only`` load,
     no missing, unexpected or shape-mismatched key, forward widths as configured."""
     if not prepared_case.lab_pipeline:
         pytest.skip(f"case {prepared_case.name} runs the builtin (its INFER-01 is above)")
-    from repro_golden.inference.pipelines.base import Infer01Status
-
     outcome = prediction.infer01
     assert outcome is not None, "the lightning pipeline reported no INFER-01"
-    assert outcome.status is Infer01Status.PASS, outcome.render()
+    assert outcome["status"] == "pass", prediction.infer01_text
+    widths = tuple(outcome["widths"][:2])
+    model = prepared_case.case.model
+    assert widths == (model.embedding_dim, model.projection_dim), prediction.infer01_text
     if prepared_case.lab_shapes:
-        assert outcome.widths[:2] == (LAB_FEATURES, LAB_PROJECTIONS), outcome.render()
+        assert widths == (LAB_FEATURES, LAB_PROJECTIONS), prediction.infer01_text
 
 
 # INFER-02 ---------------------------------------------------------------------------------------
 
 
 def test_infer02_predict_writes_anndata_zarr(
-    prepared_case: PreparedCase, prediction: PredictionResult
+    prepared_case: PreparedCase, prediction: Prediction
 ) -> None:
     """``X`` is (N, 768) and ``obsm/X_projections`` (N, 32), one row per predicted cell."""
     import numpy as np
 
-    from repro_golden.inference.data.datamodule import PlateDataModule
+    from repro_golden.plugin.collect import expected_rows as rows_of_plate
+    from repro_golden.plugin.collect import read_store
 
-    adata = _read_adata(prediction.path)
+    adata = read_store(prediction.path)
     config = prepared_case.case.model
     rows = adata.n_obs
     assert rows == prediction.cells
     expected_rows = prepared_case.expected_rows
     if expected_rows is None:
-        expected_rows = PlateDataModule(prepared_case.case.data).num_rows
+        expected_rows = rows_of_plate(prepared_case.prepared)
     assert rows == expected_rows, (
         f"{rows} rows predicted; case {prepared_case.name} expects {expected_rows}"
     )
@@ -281,7 +204,7 @@ def test_infer02_predict_writes_anndata_zarr(
 
 
 def test_infer03_embeddings_match_golden_files(
-    prepared_case: PreparedCase, prediction: PredictionResult, golden_regression: Any
+    prepared_case: PreparedCase, prediction: Prediction, golden_regression: Any
 ) -> None:
     """Digests equal the golden files in ``golden/<case>/``, or summaries (and the reference
     tensors, when the case has one) prove the difference within the case's tolerance.
@@ -308,7 +231,7 @@ def _requires_reference(prepared_case: PreparedCase) -> Path:
 
 
 def test_infer03_full_tensors_match_reference(
-    prepared_case: PreparedCase, prediction: PredictionResult, embedding_regression: Any
+    prepared_case: PreparedCase, prediction: Prediction, embedding_regression: Any
 ) -> None:
     """Every value of X and projections is allclose to the reference within the case tolerance."""
     reference = _requires_reference(prepared_case)
@@ -318,7 +241,7 @@ def test_infer03_full_tensors_match_reference(
 
 
 def test_infer03_golden_beside_reference(
-    prepared_case: PreparedCase, prediction: PredictionResult, golden_regression: Any
+    prepared_case: PreparedCase, prediction: Prediction, golden_regression: Any
 ) -> None:
     """The golden files stored next to the reference (``<reference>.golden``) agree too."""
     reference = _requires_reference(prepared_case)
@@ -334,24 +257,15 @@ def test_infer03_golden_beside_reference(
 
 
 def test_infer03_row_order_matches_reference(
-    prepared_case: PreparedCase, prediction: PredictionResult
+    prepared_case: PreparedCase, prediction: Prediction
 ) -> None:
     """``obs["fov_name"]`` and ``obs["id"]`` are in the reference's order, row for row."""
-    import numpy as np
+
+    from repro_golden.plugin.collect import order_mismatch
 
     reference = _requires_reference(prepared_case)
-    obtained = _read_adata(prediction.path).obs
-    expected = _read_adata(reference).obs
-    assert len(obtained) == len(expected), f"{len(obtained)} rows, reference has {len(expected)}"
-    for column in ("fov_name", "id"):
-        # VisCy writes fov_name with or without a leading slash; the name is what counts.
-        got = obtained[column].astype(str).str.lstrip("/").to_numpy()
-        want = expected[column].astype(str).str.lstrip("/").to_numpy()
-        mismatch = np.flatnonzero(got != want)
-        assert mismatch.size == 0, (
-            f"obs[{column!r}] differs from the reference at {mismatch.size} rows, first at row "
-            f"{mismatch[0]}: {got[mismatch[0]]!r} != {want[mismatch[0]]!r}"
-        )
+    problem = order_mismatch(prediction.path, reference)
+    assert problem is None, problem
 
 
 # GPU: run-to-run and GPU-vs-CPU (nox -s gpu_repro) ---------------------------------------------
@@ -375,7 +289,7 @@ def _write_reports(report: Any, directory: Path, stem: str) -> list[Path]:
 @pytest.mark.gpu
 def test_gpu_run_to_run_identical(
     prepared_case: PreparedCase,
-    prediction: PredictionResult,
+    prediction: Prediction,
     pytestconfig: pytest.Config,
     golden_report_dir: Path,
     tmp_path: Path,
@@ -400,7 +314,7 @@ def test_gpu_run_to_run_identical(
 @pytest.mark.gpu
 def test_gpu_vs_cpu_reported(
     prepared_case: PreparedCase,
-    prediction: PredictionResult,
+    prediction: Prediction,
     pytestconfig: pytest.Config,
     golden_report_dir: Path,
     tmp_path: Path,
