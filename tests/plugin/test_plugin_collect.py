@@ -256,3 +256,37 @@ def test_xdist_workers_share_one_prediction_per_case(pytester: pytest.Pytester) 
     made = predictions_made(basetemp)
     assert sorted(m["case"] for m in made) == ["first", "second"], json.dumps(made)
     assert all(m["worker"].startswith("gw") for m in made)
+
+
+FIXTURE_TESTS = """
+def test_by_name(golden_case, golden_prediction):
+    prepared = golden_case("lab")
+    assert prepared.name == "lab"
+    golden_prediction(prepared)
+
+
+def test_by_path(golden_case):
+    golden_case("cases/missing.yaml")
+
+
+def test_unknown(golden_case):
+    golden_case("nope")
+"""
+
+
+def test_golden_case_and_prediction_fixtures(pytester: pytest.Pytester) -> None:
+    """golden_case: by name or path, skipping with reasons; golden_prediction: fails with the
+    pipeline's verdict; an unknown name fails naming the case directories."""
+    pytester.makeini("[pytest]\ngolden_case_dirs = cases\n")
+    pytester.makeconftest(STAND_IN)
+    cases = pytester.path / "cases"
+    _present_inputs(cases)
+    _write(cases / "lab.yaml", _case())
+    _write(cases / "missing.yaml", _case(checkpoint="${RG_LAB_ROOT}/model.ckpt"))
+    pytester.makepyfile(test_fixtures=FIXTURE_TESTS)
+    result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2, skipped=1)
+    out = result.stdout.str()
+    assert "INFER-02 FAIL: planted by the stand-in" in out
+    assert "environment variable RG_LAB_ROOT is not set" in out
+    assert "case 'nope': no nope.yaml in the case directories" in out
