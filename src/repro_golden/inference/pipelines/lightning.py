@@ -536,7 +536,10 @@ def _store_keys(store: Any) -> list[tuple[Any, ...]] | None:
     if any(c not in store.index_columns for c in runner.ROW_KEYS):
         return None
     columns = [store.read_column(c) for c in runner.ROW_KEYS]
-    return [(str(fov), *(int(c[i]) for c in columns[1:])) for i, fov in enumerate(columns[0])]
+    # FOV names as the runner records them: without leading or trailing slashes.
+    return [
+        (str(fov).strip("/"), *(int(c[i]) for c in columns[1:])) for i, fov in enumerate(columns[0])
+    ]
 
 
 def _check_rows(
