@@ -1,4 +1,4 @@
-"""nox sessions: ``tests``, ``golden_check``, ``gpu_repro``, ``lint``, ``bench``.
+"""nox sessions: ``tests``, ``lab``, ``golden_check``, ``gpu_repro``, ``lint``, ``bench``.
 
 All sessions share one virtual environment, ``.nox/shared``, created with the
 standard library's ``venv`` by the Python running nox and filled with pip:
@@ -14,10 +14,17 @@ benchmark) unless ``REPRO_GOLDEN_VISCY_PYTHON`` is set (empty: skip parity),
 and ``.nox/modular`` (the lab's modular packages, viscy-data/-models/-transforms/
 -utils 0.1.0, on Python 3.12: their Requires-Python) unless
 ``REPRO_GOLDEN_MODULAR_PYTHON`` is set (empty: skip the modular parity tests).
+``lab`` (which ``tests`` runs after itself) builds ``.nox/lab``: Python 3.13 (3.12
+where no 3.13 is found) with the modular packages and repro-golden installed
+*into* it, as the lab installs it, and runs the lab-style folder ``tests/lab``
+(case files, a predict config, one ini line, the viscy-data recipe module)
+with plain ``pytest`` there; ``REPRO_GOLDEN_LAB_PYTHON`` names another such
+interpreter (empty: skip the session).
 
 Usage::
 
-    python3 -m nox -s tests                    # the test suite (what CI runs)
+    python3 -m nox -s tests                    # the test suite, then lab (what CI runs)
+    python3 -m nox -s lab                      # the lab's adoption, end to end on Python 3.13
     python3 -m nox -s golden_check             # example case end to end on CPU
     python3 -m nox -s gpu_repro                # cluster case on a GPU
     python3 -m nox -s gpu_repro -- --force-regen          # update references on purpose
@@ -59,6 +66,14 @@ MODULAR_PINS = (
 MODULAR_ENV_VAR = "REPRO_GOLDEN_MODULAR_PYTHON"
 #: The modular packages require Python >= 3.12.
 MODULAR_MIN_PYTHON = (3, 12)
+LAB_ENV = ROOT / ".nox" / "lab"
+LAB_ENV_VAR = "REPRO_GOLDEN_LAB_PYTHON"
+#: The lab's CI runs 3.12 and 3.13; the newest that is found here is used.
+LAB_PYTHONS = ((3, 13), (3, 12))
+LAB_FOLDER = ROOT / "tests" / "lab"
+LAB_WORK = ROOT / ".nox" / "lab-work"
+#: dynaclr is not on PyPI: the suite's test-only stand-in is installed as ``dynaclr.engine``.
+DYNACLR_STANDIN = ROOT / "tests" / "parity" / "modular_lab" / "standin_dynaclr.py"
 REPORTS = ROOT / "reports"
 TORCH_PINS = ("torch==2.14.1", "torchvision==0.29.1")
 PLUGIN_IMPORT_BUDGET_S = 0.2
@@ -246,6 +261,176 @@ def tests(session: nox.Session) -> None:
     if total == 0 or total == skipped:
         session.error(f"no test ran: {total} collected, {skipped} skipped")
     session.log(f"{total - skipped} tests ran, {skipped} skipped")
+    if os.environ.get(LAB_ENV_VAR, None) != "":
+        session.notify("lab")
+
+
+def lab_python(session: nox.Session) -> str:
+    """Python 3.13 (else 3.12) with torch, the modular packages and repro-golden installed in it.
+
+    ``REPRO_GOLDEN_LAB_PYTHON`` names an interpreter to use instead (repro-golden
+    is installed into it all the same). ``.nox/lab`` is built once and reused;
+    repro-golden itself is reinstalled from this checkout at every run (a
+    wheel, not editable: the lab installs a release).
+    """
+    python = os.environ.get(LAB_ENV_VAR)
+    if not python:
+        tried: list[str] = []
+        interpreter = None
+        for version in LAB_PYTHONS:
+            interpreter, more = find_python(version)
+            tried += more
+            if interpreter is not None:
+                break
+        if interpreter is None:
+            session.error(f"lab: no Python 3.13 or 3.12 found (tried: {', '.join(tried)})")
+        requirements = (*TORCH_PINS, *MODULAR_PINS, "pytest-xdist", str(ROOT))
+        python = _ensure_env(session, LAB_ENV, requirements, project=False, interpreter=interpreter)
+    pip = (python, "-m", "pip", "install", "--disable-pip-version-check", "--quiet")
+    session.run(*pip, str(ROOT), external=True)  # new dependencies, if any
+    session.run(*pip, "--no-deps", "--force-reinstall", str(ROOT), external=True)
+    _install_dynaclr_standin(session, python)
+    return python
+
+
+def _install_dynaclr_standin(session: nox.Session, python: str) -> None:
+    """``dynaclr.engine.ContrastiveModule`` importable in the lab env, as the lab's is."""
+    site = LAB_WORK.parent / "lab-site"
+    package = site / "dynaclr"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text('"""Test-only stand-in for the lab\'s dynaclr."""\n')
+    shutil.copyfile(DYNACLR_STANDIN, package / "engine.py")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(purelib) / "repro_golden_lab_dynaclr.pth").write_text(f"{site}\n")
+    session.log(f"dynaclr stand-in importable from {site}")
+
+
+def _junit_outcomes(path: Path) -> dict[str, object]:
+    """Counts and the skip messages of a JUnit XML file pytest wrote."""
+    root = ET.parse(path).getroot()
+    cases = list(root.iter("testcase"))
+    failed = [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
+    skipped = [c for c in cases if c.find("skipped") is not None]
+    return {
+        "total": len(cases),
+        "failed": sorted(c.get("name", "") for c in failed),
+        "skipped": len(skipped),
+        "skip_messages": [c.find("skipped").get("message", "") for c in skipped],  # type: ignore[union-attr]
+        "passed": len(cases) - len(failed) - len(skipped),
+    }
+
+
+def _lab_run(
+    session: nox.Session,
+    python: str,
+    label: str,
+    *args: str,
+    example: Path,
+    fails: bool = False,
+) -> dict[str, object]:
+    """Plain ``pytest`` in the lab folder, its example inputs at ``example``; the outcomes."""
+    junit = LAB_WORK / f"junit-{label}.xml"
+    start = time.perf_counter()
+    with session.chdir(LAB_WORK / "lab"):
+        session.run(
+            python,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            f"--junitxml={junit}",
+            *args,
+            external=True,
+            env={"DYNACLR_EXAMPLE": str(example)},
+            success_codes=[1] if fails else [0],
+        )
+    outcomes = _junit_outcomes(junit)
+    counts = {key: value for key, value in outcomes.items() if key != "skip_messages"}
+    session.log(f"lab {label}: {counts} in {time.perf_counter() - start:.0f} s")
+    return outcomes
+
+
+def _expect(session: nox.Session, label: str, outcomes: dict[str, object], **want: object) -> None:
+    got = {key: outcomes[key] for key in want}
+    if got != want:
+        session.error(f"lab {label}: expected {want}, got {got}")
+
+
+@nox.session
+def lab(session: nox.Session) -> None:
+    """The lab's adoption end to end: a folder of case files run by plain pytest on Python 3.13.
+
+    ``tests/lab`` is copied out of the repository and run as the lab runs it,
+    in the interpreter that holds their packages and repro-golden: one recorded
+    regen (``--regen-all``), then it passes; ``-n 2`` predicts once per case;
+    a planted weight change and two swapped FOVs fail INFER-03; the cluster
+    case skips, naming each missing path. Inputs: ``repro-golden example``.
+    """
+    if os.environ.get(LAB_ENV_VAR, None) == "":
+        session.skip(f"{LAB_ENV_VAR} is set empty")
+    start = time.perf_counter()
+    python = lab_python(session)
+    built = time.perf_counter() - start
+    shutil.rmtree(LAB_WORK, ignore_errors=True)
+    LAB_WORK.mkdir(parents=True)
+    shutil.copytree(LAB_FOLDER, LAB_WORK / "lab")
+    example = LAB_WORK / "example"
+    session.run(python, "-m", "repro_golden", "example", str(example), external=True)
+
+    regen = _lab_run(session, python, "regen", "--regen-all", example=example)
+    _expect(session, "regen", regen, passed=3, failed=[], skipped=3)
+    if not (LAB_WORK / "lab" / "golden" / "dynaclr_example" / "golden.json").is_file():
+        session.error("lab regen: no golden files at golden/dynaclr_example")
+    plain = _lab_run(session, python, "pass", example=example)
+    _expect(session, "pass", plain, passed=3, failed=[], skipped=3)
+    reasons = " ".join(map(str, plain["skip_messages"]))  # type: ignore[call-overload]
+    for role in ("checkpoint", "image plate", "tracks", "reference embeddings"):
+        if f"{role} /hpc/" not in reasons:
+            session.error(f"lab pass: the cluster case's skip does not name its {role}: {reasons}")
+
+    basetemp = LAB_WORK / "xdist-basetemp"
+    xdist = _lab_run(session, python, "xdist", "-n", "2", f"--basetemp={basetemp}", example=example)
+    _expect(session, "xdist", xdist, passed=3, failed=[], skipped=3)
+    log = basetemp / "repro-golden-predictions" / "predictions.log"
+    made = [json.loads(line) for line in log.read_text().splitlines() if line]
+    if [m["case"] for m in made] != ["dynaclr_example"]:
+        session.error(f"lab xdist: expected one prediction of dynaclr_example, got {made}")
+
+    planted = LAB_WORK / "planted-weight"
+    shutil.copytree(example, planted)
+    session.run(
+        python,
+        "-c",
+        "import sys, torch; path = sys.argv[1]; "
+        "ckpt = torch.load(path, map_location='cpu', weights_only=True); "
+        "weights = ckpt['state_dict']['model.projection.0.weight']; weights[0, 0] += 1e-3; "
+        "torch.save(ckpt, path)",
+        str(planted / "model.ckpt"),
+        external=True,
+    )
+    weight = _lab_run(session, python, "planted-weight", example=planted, fails=True)
+    _expect(session, "planted-weight", weight, failed=["infer03"], passed=2)
+
+    swapped = LAB_WORK / "swapped-fov"
+    shutil.copytree(example, swapped)
+    first, second = (
+        swapped / "plate.zarr" / "A" / "1" / "0" / "0",
+        swapped / "plate.zarr" / "A" / "1" / "1" / "0",
+    )
+    first.rename(swapped / "fov-a")
+    second.rename(first)
+    (swapped / "fov-a").rename(second)
+    swap = _lab_run(session, python, "swapped-fov", example=swapped, fails=True)
+    _expect(session, "swapped-fov", swap, failed=["infer03"], passed=2)
+    session.log(
+        f"lab passed in {time.perf_counter() - start:.0f} s (environment {built:.0f} s; {python})"
+    )
 
 
 @nox.session
@@ -347,7 +532,7 @@ def plugin_import_seconds(python: str, *, repeat: int = 7, after: str = "") -> f
         result = subprocess.run(
             [python, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
         )
-        match = re.search(r"\|\s*(\d+)\s*\|\s*repro_golden\.pytest_plugin\s*$", result.stderr, re.M)
+        match = re.search(r"\|\s*(\d+)\s*\|\s*repro_golden\.plugin\.hooks\s*$", result.stderr, re.M)
         if match is None:
             raise RuntimeError(f"no import time for repro_golden.plugin.hooks in:\n{result.stderr}")
         best = min(best, int(match.group(1)) / 1e6)
