@@ -4,8 +4,14 @@ Prints a progress bar while predicting, then one summary line
 ``N cells in S s (R cells/s)``. ``--pipeline lightning`` runs the config's own
 classes through LightningCLI (``--python`` names the interpreter: the lab's
 environment) and prints the INFER-01 verdict first. Exit 0 on success, 1 when
-the pipeline under test crashed (a failed INFER-02, with its traceback tail)
-or INFER-01 failed, 2 on bad input (a class that does not import included).
+the pipeline under test crashed (a failed INFER-02, with its traceback tail),
+wrote other rows than it predicted (DDP without a gather) or INFER-01 failed
+(then nothing is predicted), 2 on bad input and faults, with one line: a class
+that does not import, a ``--python`` that is not a usable Python or lacks
+torch/lightning, a config that is not valid YAML (after ``${VAR}`` expansion),
+a checkpoint ``weights_only`` loading refuses or whose hyper-parameters would
+switch the config's class, a store the writer produced that is not AnnData
+embeddings, a full or read-only disk under the writer.
 """
 
 from __future__ import annotations
