@@ -140,6 +140,16 @@ def test_python_without_torch_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert "no module named 'yaml', 'torch', 'lightning', 'jsonargparse'" in line
 
 
+def test_module_missing_when_the_lab_code_runs_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An incomplete lab environment, not a regression of the lab's code."""
+    assert _predict(_config(tmp_path, lazy_import="toy_lab_dependency_not_installed")) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"the pipeline's interpreter {sys.executable} has no module" in line
+    assert "'toy_lab_dependency_not_installed' (raised during predict" in line
+
+
 def test_yaml_broken_by_expansion_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

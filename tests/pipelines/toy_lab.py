@@ -4,8 +4,10 @@ Imported by class_path inside the runner's interpreter (the tests put this
 folder on its PYTHONPATH); ``Toy.fail`` makes predict_step raise, as a broken
 pipeline under test would; ``Toy.slow`` and ``Toy.child_pid_file`` make a long
 run that starts a child process of its own (which ignores SIGTERM), for the
-signal tests; ``ToyWriter.mode`` writes an unusable store; ``GatheringWriter``
-and ``RankZeroWriter`` are the two DDP writers (with and without a gather).
+signal tests; ``Toy.lazy_import`` imports a module in predict_step (one this
+environment lacks: an incomplete install); ``ToyWriter.mode`` writes an
+unusable store; ``GatheringWriter`` and ``RankZeroWriter`` are the two DDP
+writers (with and without a gather).
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ class Toy(LightningModule):
         fail: bool = False,
         slow: float = 0.0,
         child_pid_file: str | None = None,
+        lazy_import: str | None = None,
     ) -> None:
         super().__init__()
         self.fail = fail
+        self.lazy_import = lazy_import
         self.slow = slow
         self.child_pid_file = child_pid_file
         self.model = encoder
@@ -67,6 +71,8 @@ class Toy(LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         if self.fail:
             raise ValueError("planted failure in the pipeline under test")
+        if self.lazy_import is not None:  # a dependency the lab's code imports when it runs
+            __import__(self.lazy_import)
         if self.child_pid_file is not None and batch_idx == 0:
             # A helper process of the lab's code that ignores SIGTERM (only SIGKILL stops it).
             child = subprocess.Popen(
