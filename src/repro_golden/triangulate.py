@@ -17,6 +17,12 @@ differs              differs, differ  both moved
 reproduces           differs          the oracle moved (the lab's pipeline is fine)
 ==================  ===============  ===============================================
 
+Both predictions read the case as it is now. When a judge finds the recorded
+inputs changed (a normalization edited in the case, another checkpoint), the
+oracle shares that change: the verdict is "the inputs changed" (not independent),
+never "the reference moved", so a real regression does not invite regenerating
+the reference.
+
 When the two predictions differ from each other, their stage digests name
 where they start to (:func:`repro_golden.core.stages.first_divergence`).
 A top-level module beside :mod:`repro_golden.api`: it predicts (inference) and
@@ -32,6 +38,7 @@ from pathlib import Path
 
 from repro_golden.config.case import Case, PipelineKind
 from repro_golden.core.embeddings import EmbeddingsStore
+from repro_golden.core.outcomes import Status
 from repro_golden.core.report import ComparisonReport
 from repro_golden.core.stages import Divergence, first_divergence
 from repro_golden.errors import ConfigError
@@ -45,6 +52,7 @@ class Verdict(Enum):
     REFERENCE_MOVED = "the reference moved"
     BOTH_MOVED = "both moved"
     ORACLE_MOVED = "the builtin oracle moved"
+    NOT_INDEPENDENT = "the inputs changed"
 
     @property
     def explanation(self) -> str:
@@ -62,6 +70,10 @@ class Verdict(Enum):
             "other: the lab's pipeline moved, and the reference or the oracle too",
             Verdict.ORACLE_MOVED: "the pipeline under test reproduces the reference; this "
             "library's oracle does not (report it to repro-golden)",
+            Verdict.NOT_INDEPENDENT: "the inputs differ from those the golden set recorded, and "
+            "the oracle read the same ones, so the triangulation is not independent: it says "
+            "nothing about the reference; fix the inputs (or regenerate on purpose if the "
+            "change is intended)",
         }[self]
 
     @property
@@ -70,8 +82,15 @@ class Verdict(Enum):
         return self in (Verdict.NOTHING_MOVED, Verdict.ORACLE_MOVED)
 
 
-def decide(*, under_test: bool, oracle: bool, agree: bool) -> Verdict:
-    """The verdict from: under test reproduces, oracle reproduces, the two agree."""
+def decide(*, under_test: bool, oracle: bool, agree: bool, inputs_changed: bool = False) -> Verdict:
+    """The verdict from: under test reproduces, oracle reproduces, the two agree.
+
+    ``inputs_changed``: a judge found the recorded inputs changed. Both predictions read
+    the case as it is now, so neither is independent of that change, and the reference
+    is never called moved.
+    """
+    if inputs_changed:
+        return Verdict.NOT_INDEPENDENT
     if under_test:
         return Verdict.NOTHING_MOVED if oracle else Verdict.ORACLE_MOVED
     if oracle:
@@ -165,8 +184,16 @@ def triangulate(
     divergence = first_divergence(
         EmbeddingsStore(under.path).provenance(), EmbeddingsStore(oracle.path).provenance()
     )
+    inputs_changed = any(
+        o.status is Status.INPUTS_CHANGED
+        for report in (under_report, oracle_report)
+        for o in report.outcomes
+    )
     verdict = decide(
-        under_test=under_report.passed, oracle=oracle_report.passed, agree=agreement.passed
+        under_test=under_report.passed,
+        oracle=oracle_report.passed,
+        agree=agreement.passed,
+        inputs_changed=inputs_changed,
     )
     return Triangulation(
         under_test=under_report,

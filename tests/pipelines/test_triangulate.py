@@ -11,12 +11,15 @@ reference moved: both pipelines agree with each other, not with it).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import yaml
+import zarr
 from tiny_case import write_tiny_case
 
 from repro_golden.api import write_golden
@@ -41,6 +44,9 @@ HERE = Path(__file__).resolve().parent
 def test_decide(under_test: bool, oracle: bool, agree: bool, verdict: Verdict) -> None:
     assert decide(under_test=under_test, oracle=oracle, agree=agree) is verdict
     assert verdict.pipeline_reproduces is under_test
+    changed = decide(under_test=under_test, oracle=oracle, agree=agree, inputs_changed=True)
+    assert changed is Verdict.NOT_INDEPENDENT
+    assert not changed.pipeline_reproduces
 
 
 def _lab_config(directory: Path, tiny: dict[str, Any], *, shift: float = 0.0) -> Path:
@@ -121,6 +127,12 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     torch.save(payload, directory / "moved.ckpt")
     predict(case, output=directory / "moved.zarr", ckpt=directory / "moved.ckpt", progress=False)
     write_golden(directory / "moved.zarr", directory / "golden_moved", case="tiny")
+    # A reference whose values moved while its recorded inputs did not (an edited store).
+    shutil.copytree(directory / "builtin.zarr", directory / "values_moved.zarr")
+    root = zarr.open_group(str(directory / "values_moved.zarr"), mode="r+")
+    for name in ("X", "obsm/X_projections"):
+        root[name][...] = np.asarray(root[name][...]) * np.float32(1.001)
+    write_golden(directory / "values_moved.zarr", directory / "golden_values_moved", case="tiny")
     return directory, mapping
 
 
@@ -159,10 +171,24 @@ def test_reference_moved(
     tiny: tuple[Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     directory, mapping = tiny
-    case = _case(directory, _lab_config(directory, mapping), directory / "golden_moved")
+    case = _case(directory, _lab_config(directory, mapping), directory / "golden_values_moved")
     assert _triangulate(case, tmp_path) == 1
     out = capsys.readouterr().out
     assert "TRIANGULATE: the reference moved" in out
+
+
+def test_changed_inputs_are_not_called_a_moved_reference(
+    tiny: tuple[Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The golden set records another checkpoint: both predictions read the case's, so
+    they agree and neither reproduces; that is an input change, not a moved reference."""
+    directory, mapping = tiny
+    case = _case(directory, _lab_config(directory, mapping), directory / "golden_moved")
+    assert _triangulate(case, tmp_path) == 1
+    out = capsys.readouterr().out
+    assert "TRIANGULATE: the inputs changed" in out
+    assert "not independent" in out
+    assert "the reference moved" not in out
 
 
 def test_builtin_case_is_refused(

@@ -173,7 +173,9 @@ def test_golden_regression_applies_the_recorded_case_tolerance(
         golden,
         case={"name": "demo", "tolerance": {"atol": 0.5, "rtol": 0.0}},
     )
-    make_embeddings(pytester.path / "emb.zarr", shift_fov="A/1/1", shift=0.1)
+    make_embeddings(
+        pytester.path / "emb.zarr", shift_fov="*", shift=0.1
+    )  # every FOV: see v3 evidence
     written = _manifest(golden)
     pytester.makepyfile(test_golden=GOLDEN_TEST)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
