@@ -53,3 +53,33 @@ def test_the_processor_model_changes_the_key_and_is_named() -> None:
     assert EnvironmentFingerprint.from_mapping(amd.to_dict()) == amd
     assert "cpu AVX512 [AuthenticAMD family 26 model 2 (AMD EPYC)]" in amd.label()
     assert amd.differences(intel) == {"cpu_model": (amd.cpu_model, intel.cpu_model)}
+
+
+def test_a_cuda_key_leaves_the_host_cpu_out_and_names_the_gpu_fields() -> None:
+    """On a GPU the GPU computes the bits: two hosts with one H100 share a key; the SM
+    count, driver and NVIDIA_TF32_OVERRIDE enter it when known."""
+    gpu = dataclasses.replace(
+        EnvironmentFingerprint.from_mapping(RECORDED_BEFORE_CPU_MODEL),
+        device_type="cuda",
+        device_name="NVIDIA H100 80GB HBM3",
+        compute_capability="9.0",
+        cpu_model="AuthenticAMD family 25 model 17 (AMD EPYC), simd 1",
+    )
+    other_host = dataclasses.replace(gpu, cpu_model="GenuineIntel family 6", cpu_capability="AVX2")
+    assert gpu.key == other_host.key
+    assert gpu.legacy_key != gpu.key  # what keys looked like before: still read
+    for field, value in (("sm_count", 132), ("cuda_driver", "580.95"), ("tf32_override", "0")):
+        assert dataclasses.replace(gpu, **{field: value}).key != gpu.key
+        known = dataclasses.replace(gpu, **{field: value})
+        assert EnvironmentFingerprint.from_mapping(known.to_dict()) == known
+
+
+def test_an_expectation_recorded_under_a_legacy_cuda_key_still_loads() -> None:
+    from repro_golden.core.expectations import Expectation, ExpectationKind
+
+    gpu = dataclasses.replace(
+        EnvironmentFingerprint.from_mapping(RECORDED_BEFORE_CPU_MODEL), device_type="cuda"
+    )
+    recorded = {**Expectation(gpu, ExpectationKind.IDENTICAL).to_dict(), "key": gpu.legacy_key}
+    loaded = Expectation.from_mapping(recorded, path=None, key="expectations[0]")
+    assert loaded.key == gpu.key

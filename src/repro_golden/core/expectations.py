@@ -98,7 +98,7 @@ class Expectation:
         environment = EnvironmentFingerprint.from_mapping(
             data.get("environment"), path=path, key=f"{key}.environment"
         )
-        if data.get("key") != environment.key:
+        if data.get("key") not in (environment.key, environment.legacy_key):
             raise GoldenFileError(
                 f"expected {environment.key!r} (the key of its environment), "
                 f"got {data.get('key')!r}",

@@ -41,9 +41,20 @@ _STR_FIELDS = (
     "cpu_capability",
     "matmul_precision",
     "cpu_model",
+    "cuda_driver",
+    "tf32_override",
 )
-_INT_FIELDS = ("num_threads", "batch_size")
+_INT_FIELDS = ("num_threads", "batch_size", "sm_count")
 _BOOL_FIELDS = ("allow_tf32", "cudnn_allow_tf32", "cudnn_deterministic", "cudnn_benchmark")
+#: Added after the first golden sets: in the JSON form (and the key) only when known.
+_OPTIONAL_FIELDS = ("cpu_model", "sm_count", "cuda_driver", "tf32_override")
+#: The host CPU: not part of a CUDA run's key.
+_HOST_FIELDS = ("cpu_capability", "cpu_model")
+
+
+def _key(fields: dict[str, Any]) -> str:
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return "env-" + xxhash.xxh3_64_hexdigest(text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,9 @@ class EnvironmentFingerprint:
     cudnn_deterministic: bool | None = None
     cudnn_benchmark: bool | None = None
     cpu_model: str | None = None
+    sm_count: int | None = None
+    cuda_driver: str | None = None
+    tf32_override: str | None = None
 
     @classmethod
     def unknown(cls) -> EnvironmentFingerprint:
@@ -90,9 +104,23 @@ class EnvironmentFingerprint:
 
     @property
     def key(self) -> str:
-        """A short stable id of all fields (xxh3-64 of the canonical JSON): expectations' key."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return "env-" + xxhash.xxh3_64_hexdigest(text.encode("utf-8"))
+        """A short stable id of the fields that determine the bits (xxh3-64 of their canonical
+        JSON): expectations' key.
+
+        On a CUDA device the GPU computes the bits, so the host CPU (``cpu_capability``,
+        ``cpu_model``) is left out; on the CPU every field counts.
+        """
+        fields = self.to_dict()
+        if self.device_type == "cuda":
+            for name in _HOST_FIELDS:
+                fields.pop(name, None)
+        return _key(fields)
+
+    @property
+    def legacy_key(self) -> str:
+        """The key of this fingerprint as recorded before CUDA keys left the host CPU out
+        (equal to :attr:`key` off CUDA); read so that older golden files stay valid."""
+        return _key(self.to_dict())
 
     def label(self) -> str:
         """A one-line human description, e.g. ``torch 2.14.1, cpu AVX512, 2 threads``."""
@@ -110,12 +138,14 @@ class EnvironmentFingerprint:
     def to_dict(self) -> dict[str, Any]:
         """JSON form: every field, ``None`` included (so the key is stable).
 
-        ``cpu_model`` is left out while unknown: fingerprints recorded before it
-        existed keep their keys.
+        Fields added after the first golden sets (``cpu_model``, ``sm_count``,
+        ``cuda_driver``, ``tf32_override``) are left out while unknown: fingerprints
+        recorded before they existed keep their keys.
         """
         fields = dataclasses.asdict(self)
-        if fields["cpu_model"] is None:
-            del fields["cpu_model"]
+        for name in _OPTIONAL_FIELDS:
+            if fields[name] is None:
+                del fields[name]
         return {"schema": FINGERPRINT_SCHEMA, **fields}
 
     def differences(self, other: EnvironmentFingerprint) -> dict[str, tuple[Any, Any]]:
