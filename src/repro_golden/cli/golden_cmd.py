@@ -103,6 +103,22 @@ def register(subparsers: Any) -> None:
         help="a second run of the same case here: record `identical` for this environment "
         "if it matches EMB.zarr bit for bit (refused otherwise, exit 2)",
     )
+    write.add_argument(
+        "--oracle",
+        default=None,
+        metavar="CONFIG",
+        help="also compute an fp64 truth for a sample of cells and the noise budgets of "
+        "fp32/tf32/bf16 with the builtin model (CONFIG: the case file or VisCy predict "
+        "config EMB.zarr was predicted with; needs the predict extra; docs/golden-files.md)",
+    )
+    write.add_argument(
+        "--oracle-sample",
+        type=int_at_least(1),
+        default=256,
+        metavar="N",
+        help="cells in the oracle's sample, spread over every FOV (default: %(default)s; "
+        "the cost grows with it: docs/performance.md)",
+    )
     write.set_defaults(handler=_handle_write)
 
     check = subparsers.add_parser(
@@ -199,11 +215,9 @@ def write_tolerance(args: argparse.Namespace) -> Any:
 def _case_default(args: argparse.Namespace) -> Any:
     """The case tolerance the store's prediction recorded (the default of per-array overrides)."""
     from repro_golden.core.embeddings import EmbeddingsStore
-    from repro_golden.core.tolerance import ToleranceSpec
 
-    case = (EmbeddingsStore(args.embeddings).provenance() or {}).get("case") or {}
-    recorded = case.get("tolerance") if isinstance(case, dict) else None
-    return None if recorded is None else ToleranceSpec.from_mapping(recorded)
+    recorded = EmbeddingsStore(args.embeddings).parsed_provenance().case_tolerance()
+    return None if recorded is None else recorded.default
 
 
 def _write_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -247,21 +261,49 @@ def _handle_write(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     options = _write_options(args)
     out = Path(args.out)
+    if args.oracle is not None:
+        from repro_golden.cli.extras import require_predict_extra
+
+        require_predict_extra("torch", "timm", "lightning")
+        from repro_golden.config.viscy_config import load_config
+
+        load_config(args.oracle)  # a bad CONFIG is refused before anything is written
     if args.overwrite:  # in place, serialized with other writers; a failed first write
         created = make_parents(out)  # leaves no empty directory behind
         try:
             manifest = write_golden(args.embeddings, out, **options)
+            _write_oracle(args, out)
         except BaseException:
             remove_created(created)
             raise
     else:  # a new directory, published whole by a rename that never replaces
         with atomic_directory(out, what="golden files") as tmp:
             write_golden(args.embeddings, tmp, **options)
+            _write_oracle(args, tmp)
         manifest = out / MANIFEST
     size = sum(p.stat().st_size for p in manifest.parent.glob("*") if p.name != "inputs.json")
     print(f"wrote {manifest} ({size / 1e6:.2f} MB) in {time.perf_counter() - started:.2f} s")
     _describe_written(manifest.parent)
     return EXIT_OK
+
+
+def _write_oracle(args: argparse.Namespace, directory: Any) -> None:
+    """``--oracle CONFIG``: the fp64 truth and budgets beside the golden set just written."""
+    if args.oracle is None:
+        return
+    from repro_golden.inference.oracle import write_oracle_section
+
+    path, run = write_oracle_section(
+        directory, args.oracle, args.embeddings, sample=args.oracle_sample
+    )
+    size = sum(p.stat().st_size for p in path.parent.glob("oracle*"))
+    budgets = ", ".join(
+        f"{cls} {run.section.budgets[cls]['X'].rel_rms:.1e}" for cls in run.section.budgets
+    )
+    print(
+        f"oracle: fp64 truth of {run.section.rows} cells in {run.seconds:.1f} s, "
+        f"{size / 1e6:.2f} MB; budgets (X rms / output rms): {budgets}"
+    )
 
 
 def _describe_written(directory: Any) -> None:

@@ -314,9 +314,12 @@ def _parse(data: Any, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     budgets = _get(data, "budgets", "")
     for cls in CLASSES:
         for name in ORACLE_ARRAYS:
-            _stats(_get(_get(budgets, cls, "budgets"), name, f"budgets.{cls}"), "")
+            _stats(
+                _get(_get(budgets, cls, "budgets"), name, f"budgets.{cls}"),
+                f"budgets.{cls}.{name}",
+            )
     for name in ORACLE_ARRAYS:
-        _stats(_get(_get(data, "golden_error", ""), name, "golden_error"), "")
+        _stats(_get(_get(data, "golden_error", ""), name, "golden_error"), f"golden_error.{name}")
     oracle = _get(data, "oracle", "")
     if not isinstance(oracle, dict):
         raise _BadKeyError("oracle", "expected an object")

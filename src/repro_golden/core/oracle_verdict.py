@@ -329,7 +329,24 @@ def judge_oracle(
             cls, source = "fp32", f"default fp32 ({source}, no --precision)"
     if cls not in CLASSES:
         raise ConfigError(f"expected one of {list(CLASSES)}, got {cls!r}", key="precision")
-    values = sample_values(obtained, oracle.keys)
+    return judge_values(
+        sample_values(obtained, oracle.keys), oracle, cls, source=source, worst=worst
+    )
+
+
+def judge_values(
+    values: Mapping[str, np.ndarray],
+    oracle: OracleSection,
+    precision: str,
+    *,
+    source: str = "the caller",
+    worst: int = WORST_CELLS,
+) -> OracleVerdict:
+    """The rule of :func:`judge_oracle` on values already in sample order (``(rows, width)``
+    per array): what the benchmark calls on emulated runs without writing a store."""
+    if precision not in CLASSES:
+        raise ConfigError(f"expected one of {list(CLASSES)}, got {precision!r}", key="precision")
+    cls = precision
     arrays = []
     scores = np.zeros(oracle.rows)
     per_row: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -157,14 +157,17 @@ def run_model(
     batch_size: int = ORACLE_BATCH,
     threads: int | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    tf32_mode: Literal["nearest", "truncate"] = "nearest",
 ) -> dict[str, np.ndarray]:
     """``X`` and ``X_projections`` of ``inputs`` with ``model`` emulating ``precision``.
 
     ``transform`` (float32 batch -> batch) is applied to the inputs first: the
     benchmark plants input changes with it. Results are float64 for ``fp64``,
-    float32 otherwise (as a store holds them).
+    float32 otherwise (as a store holds them). ``tf32_mode="truncate"`` emulates
+    a TF32 path that drops the bits instead of rounding (the benchmark's check of
+    the verdict's margin).
     """
-    emulated = emulate(model, precision)
+    emulated = emulate(model, precision, tf32_mode=tf32_mode)
     features, projections = [], []
     with _threads(threads), torch.inference_mode():
         for start in range(0, inputs.shape[0], batch_size):
@@ -248,3 +251,30 @@ def compute_oracle(
         },
     )
     return OracleRun(section=section, seconds=time.perf_counter() - started, model_inputs=data)
+
+
+def write_oracle_section(
+    directory: str | Path,
+    config: str | Path,
+    golden_store: str | Path,
+    *,
+    sample: int = DEFAULT_SAMPLE,
+) -> tuple[Path, OracleRun]:
+    """Compute the oracle of the golden set in ``directory`` and write it there.
+
+    ``config`` is a case file or a VisCy predict config (the builtin pipeline's
+    data and model are used either way); ``golden_store`` the embeddings zarr
+    the golden set was written from. The golden set must already be in
+    ``directory`` (its dataset digest ties the section to it). Returns
+    ``oracle.json``'s path and the run (seconds, section) for the caller to print.
+    """
+    from repro_golden.config.viscy_config import load_config
+    from repro_golden.core.golden_store import GoldenStore
+    from repro_golden.core.oracle_format import write_oracle
+
+    case = load_config(config)
+    golden = GoldenStore(directory).read()
+    run = compute_oracle(
+        case, golden_store, sample=sample, golden_dataset_digest=golden.dataset_digest
+    )
+    return write_oracle(directory, run.section), run

@@ -1,0 +1,214 @@
+"""Issue 19 on the example case: ``golden write --oracle`` and the truth rung's verdicts.
+
+The example is predicted once (float32, the golden store), its golden set written
+with ``--oracle`` on a small sample (24 cells, to keep the fp64 truth to seconds);
+"emulated-device predictions" are that store with the sampled cells replaced by
+the oracle model's output at the emulated precision (the rung reads only those
+cells), optionally with the model inputs shifted by 1e-3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from repro_golden.cli import main  # noqa: E402
+from repro_golden.core.embeddings import EmbeddingsStore  # noqa: E402
+from repro_golden.core.oracle_format import ORACLE_FILE, read_oracle  # noqa: E402
+from repro_golden.core.oracle_verdict import (  # noqa: E402
+    OracleStatus,
+    judge_oracle,
+    sample_positions,
+)
+from repro_golden.errors import EmbeddingsError, GoldenFileError  # noqa: E402
+
+SAMPLE = 24
+
+
+@pytest.fixture(scope="module")
+def case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from repro_golden.examples import generate_example
+
+    return Path(generate_example(tmp_path_factory.mktemp("example"), case="example"))
+
+
+@pytest.fixture(scope="module")
+def predicted(case_file: Path) -> Path:
+    from repro_golden.config.case import Case
+    from repro_golden.inference.predict import predict
+
+    return Path(
+        predict(Case.load(case_file), output=case_file.parent / "emb.zarr", progress=False).path
+    )
+
+
+@pytest.fixture(scope="module")
+def golden_dir(predicted: Path, case_file: Path) -> Path:
+    out = predicted.parent / "oracle-golden"
+    code = main(
+        [
+            "golden",
+            "write",
+            str(predicted),
+            "--out",
+            str(out),
+            "--case",
+            "example",
+            "--oracle",
+            str(case_file),
+            "--oracle-sample",
+            str(SAMPLE),
+        ]
+    )
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def oracle(golden_dir: Path) -> object:
+    from repro_golden.core.golden_store import GoldenStore
+
+    section = read_oracle(
+        golden_dir, golden_dataset_digest=GoldenStore(golden_dir).read().dataset_digest
+    )
+    assert section is not None
+    return section
+
+
+@pytest.fixture(scope="module")
+def emulated(case_file: Path, predicted: Path, oracle: object) -> dict[str, Path]:
+    """Stores whose sampled cells come from emulated-device runs: tf32, bf16, tf32 + shift."""
+    from repro_golden.config.viscy_config import load_config
+    from repro_golden.inference.oracle import load_encoder, load_inputs, run_model
+
+    case = load_config(case_file)
+    data = load_inputs(case, SAMPLE)
+    assert data.keys == dict(oracle.keys)  # the same deterministic sample
+    model, _ = load_encoder(case)
+    runs = {
+        "tf32": ("tf32", None),
+        "bf16": ("bf16", None),
+        "tf32_shifted": ("tf32", lambda b: b + 1e-3),
+    }
+    stores = {}
+    for name, (precision, transform) in runs.items():
+        values = run_model(
+            model, data.inputs, precision, batch_size=16, threads=2, transform=transform
+        )
+        target = predicted.parent / f"{name}.zarr"
+        shutil.copytree(predicted, target)
+        _replace_sample(target, oracle, values)
+        stores[name] = target
+    return stores
+
+
+def _replace_sample(store: Path, oracle: object, values: dict[str, np.ndarray]) -> None:
+    import zarr
+
+    positions = sample_positions(EmbeddingsStore(store), oracle.keys)
+    root = zarr.open_group(str(store), mode="r+")
+    for key, name in (("X", "X"), ("obsm/X_projections", "X_projections")):
+        array = root[key]
+        for i, row in enumerate(positions.tolist()):
+            array[row, :] = values[name][i]
+
+
+def test_golden_write_oracle_adds_a_bounded_verified_section(
+    golden_dir: Path, oracle: object
+) -> None:
+    files = {p.name: p.stat().st_size for p in golden_dir.iterdir()}
+    data_files = [n for n in files if n.startswith("oracle-") and n.endswith(".bin")]
+    assert ORACLE_FILE in files
+    assert len(data_files) == 1
+    assert files[ORACLE_FILE] + files[data_files[0]] < 2_000_000
+    document = json.loads((golden_dir / ORACLE_FILE).read_text())
+    assert document["schema"] == "repro-golden/oracle/1"
+    assert set(document["sample"]["fovs"]) == set(
+        EmbeddingsStore(golden_dir.parent / "emb.zarr").fov_names
+    )
+    assert oracle.rows == SAMPLE
+    tf32, bf16, fp32 = (oracle.budgets[c]["X"] for c in ("tf32", "bf16", "fp32"))
+    assert fp32.rms < 1e-5 < tf32.rms < bf16.rms  # float32 noise far below TF32's, bf16's above
+    golden = oracle.golden_error["X"]
+    assert golden.rms <= 2 * fp32.rms  # the float32 golden store is within float32 noise
+
+
+def test_emulated_tf32_and_bf16_predictions_pass(emulated: dict[str, Path], oracle: object) -> None:
+    for precision in ("tf32", "bf16"):
+        verdict = judge_oracle(EmbeddingsStore(emulated[precision]), oracle, precision)
+        assert verdict.status is OracleStatus.PASS, "\n".join(verdict.lines())
+        assert verdict.message == f"within {precision} noise of the fp64 truth"
+        assert verdict.precision_source == "--precision"
+
+
+def test_inputs_shifted_by_1e3_fail_naming_the_worst_cells(
+    emulated: dict[str, Path], oracle: object
+) -> None:
+    verdict = judge_oracle(EmbeddingsStore(emulated["tf32_shifted"]), oracle, "tf32")
+    assert verdict.status is OracleStatus.FAIL
+    assert verdict.message == "moved away from the fp64 truth"
+    text = "\n".join(verdict.lines())
+    assert "truth rung" in text
+    assert "OVER" in text
+    worst = verdict.worst_cells[0]
+    assert worst.key in {oracle.key_of(i) for i in range(oracle.rows)}
+    assert f"{worst.key[0]} track_id={worst.key[1]} t={worst.key[2]} id={worst.key[3]}" in text
+    assert worst.score > 2
+
+
+def test_a_tf32_prediction_judged_as_fp32_fails(emulated: dict[str, Path], oracle: object) -> None:
+    verdict = judge_oracle(EmbeddingsStore(emulated["tf32"]), oracle, "fp32")
+    assert verdict.status is OracleStatus.FAIL
+    x = next(a for a in verdict.arrays if a.name == "X")
+    assert x.obtained.rms > 100 * x.budget.rms
+    assert x.detection_limit_rms == pytest.approx(3 * x.allowed_rms / 2)
+
+
+def test_the_golden_store_far_from_the_truth_is_the_outlier(
+    emulated: dict[str, Path], oracle: object
+) -> None:
+    far = {
+        n: dataclasses.replace(e, rms=e.rms * 1e4, max_abs=e.max_abs * 1e4)
+        for n, e in oracle.golden_error.items()
+    }
+    verdict = judge_oracle(
+        EmbeddingsStore(emulated["tf32"]), dataclasses.replace(oracle, golden_error=far), "tf32"
+    )
+    assert verdict.status is OracleStatus.REFERENCE_OUTLIER
+    assert "the reference is the outlier" in verdict.message
+
+
+def test_a_missing_sampled_cell_is_named(predicted: Path, oracle: object) -> None:
+    keys = {c: list(v) for c, v in oracle.keys.items()}
+    keys["track_id"][3] = 987654
+    moved = dataclasses.replace(oracle, keys={c: tuple(v) for c, v in keys.items()})
+    with pytest.raises(
+        EmbeddingsError, match=r"1 of the oracle's 24 sampled cells are missing.*987654"
+    ):
+        judge_oracle(EmbeddingsStore(predicted), moved, "fp32")
+
+
+def test_reader_refuses_stale_corrupt_and_foreign_sections(
+    golden_dir: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "golden"
+    shutil.copytree(golden_dir, copy)
+    with pytest.raises(GoldenFileError, match=r"computed for golden values .* rewrite it"):
+        read_oracle(copy, golden_dataset_digest="0" * 32)
+    blob = next(copy.glob("oracle-*.bin"))
+    blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(GoldenFileError, match="does not match the digest"):
+        read_oracle(copy, golden_dataset_digest=None)
+    document = json.loads((copy / ORACLE_FILE).read_text())
+    document["budgets"]["tf32"]["X"]["rms"] = "small"
+    (copy / ORACLE_FILE).write_text(json.dumps(document))
+    with pytest.raises(GoldenFileError, match=r"\[budgets.tf32.X.rms\] expected a number"):
+        read_oracle(copy, golden_dataset_digest=None)
+    assert read_oracle(tmp_path / "nothing", golden_dataset_digest=None) is None
