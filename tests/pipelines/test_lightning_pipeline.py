@@ -74,7 +74,7 @@ def test_runs_their_classes_and_publishes(
 
 def test_unknown_key_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _predict(_config(tmp_path, fial=True)) == 2
-    assert "fial" in capsys.readouterr().err
+    assert "fial" in _one_line(capsys.readouterr().err)
     assert not (tmp_path / "out.zarr").exists()
 
 
@@ -211,6 +211,15 @@ def test_checkpoint_cannot_switch_the_model_class(
     assert "toy_lab.OtherToy: refused" in line
     assert "OtherToy ran" not in captured.out
     assert not (tmp_path / "out.zarr").exists()
+
+
+def test_hyper_parameters_lightningcli_cannot_apply_are_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _predict(_config(tmp_path), hyper_parameters={"fial": 1}) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "[ckpt_path]" in line
+    assert "LightningCLI cannot apply its hyper_parameters ['fial'] to the config's model" in line
 
 
 # --------------------------------------------------------------- INFER-01 before trainer.predict

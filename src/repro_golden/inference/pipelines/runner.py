@@ -127,6 +127,11 @@ def emit(event: str, **fields: Any) -> None:
             _ORPHANED.set()
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line (jsonargparse's messages are indented lists over many lines)."""
+    return " ".join(text.split())
+
+
 def traceback_tail(exc: BaseException, lines: int = _TRACEBACK_LINES) -> str:
     """The last ``lines`` lines of ``exc``'s formatted traceback."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -695,7 +700,8 @@ class _StoppedError(BaseException):
 
 
 class _RefusedError(Exception):
-    """A checkpoint whose ``hyper_parameters`` would switch a class the config names."""
+    """A checkpoint whose ``hyper_parameters`` would switch a class the config names, or
+    that LightningCLI cannot apply to the config's model."""
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -831,7 +837,7 @@ def _main(spec: Mapping[str, Any]) -> int:
                 key="preimport",
                 class_path=module,
                 python=sys.executable,
-                error=f"{type(exc).__name__}: {exc}",
+                error=one_line(f"{type(exc).__name__}: {exc}"),
             )
             return EXIT_IMPORT
     _numerics(spec)
@@ -859,7 +865,7 @@ def _main(spec: Mapping[str, Any]) -> int:
                 key=key,
                 class_path=path,
                 python=sys.executable,
-                error=f"{type(exc).__name__}: {exc}",
+                error=one_line(f"{type(exc).__name__}: {exc}"),
             )
             return EXIT_IMPORT
     checkpoint = (spec.get("overrides") or {}).get("ckpt_path") or raw.get("ckpt_path")
@@ -987,7 +993,14 @@ def _predict(
             # config; a `_class_path` among them replaces the class the config names.
             subcommand = self.config.get("subcommand")
             before = _namespace_classes(self.config[subcommand]) if subcommand else {}
-            super()._parse_ckpt_path()
+            try:
+                super()._parse_ckpt_path()
+            except (Exception, SystemExit) as exc:  # jsonargparse exits on what it refuses
+                keys = sorted(str(k) for k in hyper or ())
+                raise _RefusedError(
+                    f"LightningCLI cannot apply its hyper_parameters {keys} to the config's "
+                    f"model: {one_line(str(exc)) or type(exc).__name__}"
+                ) from exc
             after = _namespace_classes(self.config[subcommand]) if subcommand else {}
             changed = [
                 (key, before.get(key), after.get(key))
@@ -1034,7 +1047,7 @@ def _predict(
     except Exception as exc:
         name = type(exc).__name__
         if name in ("ArgumentError", "NSKeyError") or "jsonargparse" in type(exc).__module__:
-            emit("config_error", error=f"{name}: {exc}")
+            emit("config_error", error=one_line(f"{name}: {exc}"))
             return EXIT_CONFIG
         _failed("instantiate", exc, spec)
         return EXIT_PIPELINE
