@@ -19,7 +19,6 @@ from repro_golden.core.golden_write import write_golden_files
 from repro_golden.core.report import ComparisonReport
 from repro_golden.core.stages import divergence_note
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceOverride, ToleranceSpec
-from repro_golden.errors import ConfigError, EmbeddingsError
 
 __all__ = [
     "ArrayTolerances",
@@ -94,18 +93,10 @@ def check_golden(
     )
 
 
-def _store_tolerance(store: EmbeddingsStore) -> ToleranceSpec | None:
-    config = (store.provenance() or {}).get("case")
-    if isinstance(config, Mapping) and config.get("tolerance") is not None:
-        try:
-            return ToleranceSpec.from_mapping(config["tolerance"])
-        except ConfigError as exc:
-            raise EmbeddingsError(
-                f"recorded case tolerance is unusable: {exc}",
-                path=store.path,
-                key="uns.repro_golden.case.tolerance",
-            ) from None
-    return None
+def _store_tolerance(store: EmbeddingsStore) -> ArrayTolerances | None:
+    """The case tolerance ``store``'s prediction recorded (the one reader, in
+    :mod:`repro_golden.core.provenance`)."""
+    return store.parsed_provenance().case_tolerance()
 
 
 def compare_embeddings(
@@ -122,7 +113,7 @@ def compare_embeddings(
     """
     obtained_store, ref = EmbeddingsStore(obtained), EmbeddingsStore(reference)
     if isinstance(tolerance, ToleranceOverride):
-        tolerances = tolerance.onto(ArrayTolerances.coerce(_store_tolerance(ref)))
+        tolerances = tolerance.onto(_store_tolerance(ref) or ArrayTolerances())
     else:
         tolerances = ArrayTolerances.coerce(
             tolerance if tolerance is not None else _store_tolerance(ref)

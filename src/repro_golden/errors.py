@@ -31,6 +31,7 @@ class InputError(ReproGoldenError):
     ) -> None:
         self.path = None if path is None else Path(path)
         self.key = key
+        self.message = message
         prefix = ""
         if path is not None:
             prefix += f"{path}: "
@@ -57,6 +58,11 @@ class EmbeddingsError(InputError):
 
 class GoldenFileError(InputError):
     """A golden file that is missing, corrupt, of another schema or of another case."""
+
+
+class ProvenanceError(InputError):
+    """Recorded provenance (a store's ``uns["repro_golden"]`` or a golden set's copy of it)
+    whose value is present but unusable: a malformed tolerance or environment."""
 
 
 class OutputExistsError(InputError):

@@ -44,10 +44,10 @@ from repro_golden.core.golden_types import Golden
 from repro_golden.core.inputs import InputsRecord, compare_inputs
 from repro_golden.core.names import MANIFEST
 from repro_golden.core.outcomes import Outcome, Status
+from repro_golden.core.provenance import case_tolerance
 from repro_golden.core.report import ComparisonReport
 from repro_golden.core.stages import divergence_note
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceOverride, ToleranceSpec
-from repro_golden.errors import ConfigError, GoldenFileError
 
 _JUDGED = (Status.CONSISTENT, Status.VIOLATED)
 
@@ -57,25 +57,21 @@ def recorded_tolerance(golden: Golden, directory: Path) -> ArrayTolerances | Non
 
     Schema-1 files have none of their own; for them the case config in the
     provenance is looked up where the writers put it: ``provenance.case_config``
-    (the pytest fixture) or ``provenance.embeddings.case`` (the prediction). A
-    malformed one is a :class:`GoldenFileError`.
+    (the pytest fixture) or ``provenance.embeddings.case`` (the prediction), through
+    the one reader :func:`~repro_golden.core.provenance.case_tolerance` (a malformed
+    one is a :class:`~repro_golden.errors.ProvenanceError` naming golden.json and the key).
     """
     if golden.tolerance is not None:
         return golden.tolerance
+    manifest = directory / MANIFEST
     candidates = (
-        ("provenance.case_config.tolerance", golden.provenance.get("case_config")),
-        ("provenance.embeddings.case.tolerance", _get(golden.provenance, "embeddings", "case")),
+        ("provenance.case_config", golden.provenance.get("case_config")),
+        ("provenance.embeddings.case", _get(golden.provenance, "embeddings", "case")),
     )
     for key, config in candidates:
-        if isinstance(config, Mapping) and config.get("tolerance") is not None:
-            try:
-                return ArrayTolerances(ToleranceSpec.from_mapping(config["tolerance"]))
-            except ConfigError as exc:
-                raise GoldenFileError(
-                    f"recorded tolerance is unusable: {exc}",
-                    path=directory / MANIFEST,
-                    key=key,
-                ) from None
+        found = case_tolerance(config, path=manifest, key=key)
+        if found is not None:
+            return found
     return None
 
 
@@ -289,7 +285,7 @@ def check_store(
     golden_provenance = _get(golden.provenance, "embeddings")
     obtained_provenance = obtained.provenance()
     golden_inputs = InputsRecord.from_provenance(golden_provenance)
-    obtained_inputs = InputsRecord.from_provenance(obtained_provenance)
+    obtained_inputs = obtained.parsed_provenance().inputs
     inputs = compare_inputs(golden_inputs, obtained_inputs)
     input_outcomes: tuple[Outcome, ...] = ()
     if inputs.inputs_changed:

@@ -26,6 +26,7 @@ import numpy as np
 import zarr
 
 from repro_golden.core.names import INDEX_COLUMNS, MANIFEST
+from repro_golden.core.provenance import Provenance
 from repro_golden.errors import EmbeddingsError
 
 ARRAY_KEYS: tuple[str, ...] = ("X", "obsm/X_projections")
@@ -87,6 +88,7 @@ class EmbeddingsStore:
                 f"not a readable zarr group ({type(exc).__name__}: {exc})", path=self.path
             ) from exc
         self._nodes: dict[str, Any] = {}
+        self._parsed: Provenance | None = None
         self.notes: tuple[str, ...] = ()
         self._windows: dict[str, tuple[int, int, np.ndarray]] = {}
         self.arrays: dict[str, ArrayInfo] = {}
@@ -225,6 +227,15 @@ class EmbeddingsStore:
             with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
         return value if isinstance(value, dict) else {"value": value}
+
+    def parsed_provenance(self) -> Provenance:
+        """:meth:`provenance` parsed once into a typed :class:`~repro_golden.core.provenance.
+        Provenance` (cached: every reader of one store shares it)."""
+        if self._parsed is None:
+            self._parsed = Provenance.parse(
+                self.provenance(), path=self.path, key="uns.repro_golden"
+            )
+        return self._parsed
 
     def _fov_labels(self) -> tuple[np.ndarray, list[str]]:
         """An integer label per row and the FOV name of each label.

@@ -40,7 +40,6 @@ from repro_golden.core.summary import (
     block_sketch,
     signs_for,
 )
-from repro_golden.errors import GoldenFileError, InputError
 
 _MIN_COMPRESSION = 8
 """Arrays larger than this many times the limit are not even tried as a full copy."""
@@ -91,15 +90,7 @@ def _absolute_path(text: str) -> bool:
 
 def store_environment(store: EmbeddingsStore) -> EnvironmentFingerprint | None:
     """The fingerprint a prediction recorded in ``store`` (``None`` when it recorded none)."""
-    recorded = (store.provenance() or {}).get("environment")
-    if recorded is None:
-        return None
-    try:
-        return EnvironmentFingerprint.from_mapping(
-            recorded, path=store.path, key="uns.repro_golden.environment"
-        )
-    except GoldenFileError as exc:
-        raise InputError(str(exc), path=store.path) from None
+    return store.parsed_provenance().environment
 
 
 def summarize(

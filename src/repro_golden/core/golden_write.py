@@ -29,37 +29,37 @@ from repro_golden.core.expectations import (
 from repro_golden.core.golden_store import GoldenStore
 from repro_golden.core.golden_summarize import summarize
 from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT, Golden
+from repro_golden.core.provenance import case_tolerance
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
-from repro_golden.errors import ConfigError, GoldenFileError, InputError
+from repro_golden.errors import GoldenFileError, InputError, ProvenanceError
 
 
 def _case_tolerance(golden: Golden, case: Mapping[str, Any] | None) -> ArrayTolerances | None:
     """The case tolerance to record; an unusable one is left to the check, which reports it
     with the key it was recorded under (:func:`repro_golden.core.check.recorded_tolerance`)."""
     embeddings = golden.provenance.get("embeddings") or {}
-    for config in (case, embeddings.get("case")):
-        if isinstance(config, Mapping) and config.get("tolerance") is not None:
-            try:
-                return ArrayTolerances(ToleranceSpec.from_mapping(config["tolerance"]))
-            except ConfigError:
-                return None
+    for key, config in (("case", case), ("provenance.embeddings.case", embeddings.get("case"))):
+        try:
+            found = case_tolerance(config, path=None, key=key)
+        except ProvenanceError:
+            return None
+        if found is not None:
+            return found
     return None
 
 
-def _run_id(golden: Golden) -> str | None:
-    value = (golden.provenance.get("embeddings") or {}).get("run_id")
-    return value if isinstance(value, str) else None
+def _run_id(store: str | Path) -> str | None:
+    return EmbeddingsStore(store).parsed_provenance().run_id
 
 
-def refuse_same_run(first: str | Path, second: str | Path, golden: Golden, other: Golden) -> None:
+def refuse_same_run(first: str | Path, second: str | Path) -> None:
     """:class:`InputError` when ``second`` is not a second run: the same store (path) or a
     copy of the same write (same run id). One run proves nothing about reproduction."""
     same_path = Path(first).resolve() == Path(second).resolve()
-    same_run = _run_id(golden) is not None and _run_id(golden) == _run_id(other)
+    run_id = _run_id(first)
+    same_run = not same_path and run_id is not None and run_id == _run_id(second)
     if same_path or same_run:
-        why = (
-            "the same store" if same_path else f"a copy of the same run (run id {_run_id(golden)})"
-        )
+        why = "the same store" if same_path else f"a copy of the same run (run id {run_id})"
         raise InputError(
             f"--verify-with names {why}: `identical` needs a second, independent run here",
             path=second,
