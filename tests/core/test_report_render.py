@@ -190,3 +190,40 @@ def test_cells_are_listed_by_key_worst_first_and_capped() -> None:
     )
     text = ComparisonReport((shape,), ToleranceSpec(), "o", "r", "full tensors").render_terminal()
     assert "1 missing cell(s): A/1/0 track 3 t 1 id 10" in text
+
+
+def test_every_rendering_shows_the_same_notes_warning_and_diagnosis(tmp_path: Path) -> None:
+    """One report model: the Markdown report CI keeps shows the diagnosis and the
+    summaries-only warning the terminal shows, and so do the HTML and JSON reports."""
+    import dataclasses
+    import html
+
+    from repro_golden.core.attribution import Attribution, FieldChange
+
+    consistent = Outcome(
+        "D/1/0", "X", Status.CONSISTENT, "summaries agree", rows=4, detection_limit=0.007
+    )
+    report = dataclasses.replace(
+        _report(),
+        outcomes=(*_report().outcomes, consistent),
+        notes=("results reproduce bit for bit here",),
+        attribution=Attribution(
+            (FieldChange("inputs", "checkpoint", "xxh3_128:aa", "xxh3_128:bb"),),
+            "the inputs differ (checkpoint): the values are expected to change",
+        ),
+    )
+    expected = (
+        "results reproduce bit for bit here",
+        "1 passed on summaries alone",
+        "the inputs differ (checkpoint)",
+        "inputs checkpoint: xxh3_128:aa -> xxh3_128:bb",
+    )
+    renderings = {
+        "terminal": report.render_terminal(),
+        "markdown": report.render_markdown(),
+        "html": html.unescape(report.render_html()),
+        "json": json.dumps(report.to_dict()["lines"]),
+    }
+    for name, text in renderings.items():
+        for phrase in expected:
+            assert phrase in text, (name, phrase)

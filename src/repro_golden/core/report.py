@@ -108,6 +108,13 @@ def evidence_text(outcome: Outcome) -> str:
     return _evidence(outcome)
 
 
+def _html_line(line: ReportLine) -> str:
+    details = "".join(f"<li>{html.escape(d)}</li>" for d in line.details)
+    return f"<p class='{line.kind}'>{line.kind}: {html.escape(line.text)}</p>" + (
+        f"<ul>{details}</ul>" if details else ""
+    )
+
+
 def _capped(description: str, cells_shown: int) -> str:
     """A cell-set description with at most ``cells_shown`` cells spelled out."""
     head, _, listed = description.partition(": ")
@@ -139,6 +146,23 @@ def _explained(outcomes: tuple[Outcome, ...]) -> tuple[Outcome, ...]:
         and o.violation.columns
         and (o.array in rows_violated or broken_fovs)
     )
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One line of what a report says beside its outcome table: a note, the summaries-only
+    warning or the diagnosis (with its provenance changes as ``details``).
+
+    Every rendering (terminal, Markdown, HTML, JSON) shows the same lines, in the same
+    order, from :meth:`ComparisonReport.lines`: a diagnosis shown in one is shown in all.
+    """
+
+    kind: str
+    text: str
+    details: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "details": list(self.details)}
 
 
 @dataclass(frozen=True)
@@ -191,6 +215,22 @@ class ComparisonReport:
         counter = Counter(o.status for o in self.worst_first)
         return {s.value: counter[s] for s in Status if counter[s]}
 
+    def lines(self) -> tuple[ReportLine, ...]:
+        """The report's notes, warning and diagnosis, in the order every rendering shows them."""
+        out = [ReportLine("note", note) for note in self.notes]
+        warning = self.summaries_line()
+        if warning is not None:
+            out.append(ReportLine("warning", warning))
+        if self.attribution is not None:
+            out.append(
+                ReportLine(
+                    "diagnosis",
+                    self.attribution.diagnosis,
+                    tuple(c.describe() for c in self.attribution.changes[:12]),
+                )
+            )
+        return tuple(out)
+
     def tolerance_text(self) -> str:
         """The tolerance that judged, per array where the check recorded per-array values
         (``extra["tolerance"]``), else the default one."""
@@ -215,12 +255,9 @@ class ComparisonReport:
         says how to see the rest.
         """
         lines = [self.headline(), f"  obtained:  {self.obtained}", f"  reference: {self.reference}"]
-        lines += [f"  note: {note}" for note in self.notes]
-        if self.summaries_line() is not None:
-            lines.append(f"  warning: {self.summaries_line()}")
-        if self.attribution is not None:
-            lines.append(f"  diagnosis: {self.attribution.diagnosis}")
-            lines += [f"    {change.describe()}" for change in self.attribution.changes[:12]]
+        for line in self.lines():
+            lines.append(f"  {line.kind}: {line.text}")
+            lines += [f"    {detail}" for detail in line.details]
         shown = [o for o in self.worst_first if not o.passed] or list(self.worst_first)
         for outcome in shown[:max_rows]:
             lines.append(f"  {outcome.status.value:<16} {_where(outcome)}: {_evidence(outcome)}")
@@ -245,6 +282,7 @@ class ComparisonReport:
             "counts": self.counts(),
             "extra": self.extra,
             "notes": list(self.notes),
+            "lines": [line.to_dict() for line in self.lines()],
             "summaries_only": len(self.summaries_only),
             "attribution": None if self.attribution is None else self.attribution.to_dict(),
             "outcomes": [o.to_dict() for o in self.worst_first],
@@ -260,14 +298,11 @@ class ComparisonReport:
             f"- obtained: `{self.obtained}`",
             f"- reference: `{self.reference}`",
             "- outcomes: " + ", ".join(f"{n} {s}" for s, n in self.counts().items()),
-            *(f"- note: {note}" for note in self.notes),
-            *([f"- warning: {self.summaries_line()}"] if self.summaries_line() else []),
-            *(
-                [f"- diagnosis: {self.attribution.diagnosis}"]
-                + [f"  - {c.describe()}" for c in self.attribution.changes[:12]]
-                if self.attribution is not None
-                else []
-            ),
+        ]
+        for line in self.lines():
+            lines.append(f"- {line.kind}: {line.text}")
+            lines += [f"  - {detail}" for detail in line.details]
+        lines += [
             "",
             "| status | FOV | array | evidence |",
             "|---|---|---|---|",
@@ -301,7 +336,7 @@ class ComparisonReport:
             f"<body><h1>{title}</h1><p>{html.escape(self.headline())}</p>"
             f"<p>obtained: <code>{html.escape(self.obtained)}</code><br>"
             f"reference: <code>{html.escape(self.reference)}</code></p>"
-            + "".join(f"<p>note: {html.escape(n)}</p>" for n in self.notes)
+            + "".join(_html_line(line) for line in self.lines())
             + "<table border='1' cellpadding='3'><tr><th>status</th><th>FOV</th><th>array</th>"
             "<th>evidence</th></tr>" + "".join(rows) + "</table></body></html>\n"
         )
