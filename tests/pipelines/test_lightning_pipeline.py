@@ -241,3 +241,29 @@ def test_infer01_mismatch_stops_before_predict(
     assert "INFER-02" not in out
     assert "planted failure" not in out
     assert not (tmp_path / "out.zarr").exists()
+
+
+def test_relative_output_with_the_runner_in_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case file's runner works in the case's folder; ``--output out.zarr`` is relative to
+    the caller's. The writer must still write where the caller looks (it wrote relative to
+    the runner's folder: 'wrote nothing', and a stray folder there)."""
+    import dataclasses
+
+    from repro_golden.config.load import load_case
+    from repro_golden.inference.predict import predict
+
+    lab, user = tmp_path / "lab", tmp_path / "user"
+    lab.mkdir()
+    user.mkdir()
+    config = toy_config(lab)
+    toy_checkpoint(lab)
+    monkeypatch.chdir(user)
+    case = load_case(config, pipeline="lightning", python=sys.executable)
+    assert case.lightning is not None
+    case = dataclasses.replace(case, lightning=dataclasses.replace(case.lightning, cwd=lab))
+    result = predict(case, output=Path("out.zarr"), progress=False)
+    assert result.cells == 6
+    assert EmbeddingsStore(user / "out.zarr").num_rows == 6
+    assert sorted(p.name for p in lab.iterdir()) == ["predict.yml", "toy.ckpt"]

@@ -443,9 +443,10 @@ def run_lightning(
     created = make_parents(output.parent)  # removed again unless the store is published
     published = False
     try:
+        # Absolute: the runner works in the case's folder, not necessarily this one.
         private = Path(
             tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-        )
+        ).absolute()
     except BaseException:
         remove_created(created)
         raise
