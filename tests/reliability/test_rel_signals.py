@@ -307,3 +307,30 @@ def test_runner_stops_itself_when_its_caller_dies(tmp_path: Path) -> None:
     assert _survivors(descendants, within=20) == []
     assert _leftovers(tmp_path, "emb.zarr") == []
     assert not (tmp_path / "emb.zarr").exists()
+
+
+def test_sigterm_to_the_runner_alone_stops_the_run(tmp_path: Path) -> None:
+    """A scheduler or an administrator signals the runner, not repro-golden: Lightning no
+    longer swallows it, the caller reports the stop (exit 143) and the group is cleaned."""
+    command, env, pid_file = _lab_run(tmp_path)
+    log = tmp_path / "predict.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=tmp_path
+        )
+        try:
+            _wait_for(pid_file, process, log)
+            descendants = psutil.Process(process.pid).children(recursive=True)
+            runner_pid, _ = map(int, pid_file.read_text().split())
+            os.kill(runner_pid, signal.SIGTERM)
+            status = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:  # pragma: no cover - a failed test leaves nothing running
+                process.kill()
+                process.wait()
+    text = log.read_text(errors="replace")
+    assert status == 128 + signal.SIGTERM, text[-3000:]
+    assert "repro-golden predict: interrupted by SIGTERM" in text
+    assert "INFER-02" not in text
+    assert _survivors(descendants, within=5) == []
+    assert _leftovers(tmp_path, "emb.zarr") == []
