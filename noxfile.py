@@ -316,7 +316,13 @@ def _junit_outcomes(path: Path) -> dict[str, object]:
     cases = list(root.iter("testcase"))
     failed = [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
     skipped = [c for c in cases if c.find("skipped") is not None]
+    texts = []
+    for case in failed:
+        node = case.find("failure")
+        node = node if node is not None else case.find("error")
+        texts.append(f"{case.get('name')}: {'' if node is None else node.text or ''}")
     return {
+        "failure_texts": texts,
         "total": len(cases),
         "failed": sorted(c.get("name", "") for c in failed),
         "skipped": len(skipped),
@@ -351,7 +357,7 @@ def _lab_run(
             success_codes=[1] if fails else [0],
         )
     outcomes = _junit_outcomes(junit)
-    counts = {key: value for key, value in outcomes.items() if key != "skip_messages"}
+    counts = {k: v for k, v in outcomes.items() if k not in ("skip_messages", "failure_texts")}
     session.log(f"lab {label}: {counts} in {time.perf_counter() - start:.0f} s")
     return outcomes
 
@@ -369,8 +375,10 @@ def lab(session: nox.Session) -> None:
     ``tests/lab`` is copied out of the repository and run as the lab runs it,
     in the interpreter that holds their packages and repro-golden: one recorded
     regen (``--regen-all``), then it passes; ``-n 2`` predicts once per case;
-    a planted weight change and two swapped FOVs fail INFER-03; the cluster
-    case skips, naming each missing path. Inputs: ``repro-golden example``.
+    a planted weight change and two swapped FOVs fail INFER-03; a projection
+    head the checkpoint lacks fails INFER-01 with the keys listed and nothing
+    predicted; the cluster case skips, naming each missing path. Inputs:
+    ``repro-golden example``.
     """
     if os.environ.get(LAB_ENV_VAR, None) == "":
         session.skip(f"{LAB_ENV_VAR} is set empty")
@@ -428,6 +436,15 @@ def lab(session: nox.Session) -> None:
     (swapped / "fov-a").rename(second)
     swap = _lab_run(session, python, "swapped-fov", example=swapped, fails=True)
     _expect(session, "swapped-fov", swap, failed=["infer03"], passed=2)
+
+    # A projection head the checkpoint does not have: INFER-01 lists the keys, nothing predicted.
+    config = LAB_WORK / "lab" / "golden_cases" / "dynaclr_example_predict.yml"
+    config.write_text(config.read_text().replace("projection_dim: 32", "projection_dim: 64"))
+    head = _lab_run(session, python, "projection-head", example=example, fails=True)
+    _expect(session, "projection-head", head, failed=["infer01", "infer02", "infer03"])
+    infer01 = str(head["failure_texts"])
+    if "shape-mismatched: model.projection" not in infer01 or "not reached" not in infer01:
+        session.error(f"lab projection-head: no INFER-01 listing of the head: {infer01}")
     session.log(
         f"lab passed in {time.perf_counter() - start:.0f} s (environment {built:.0f} s; {python})"
     )

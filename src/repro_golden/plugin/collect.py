@@ -194,6 +194,11 @@ def expected_rows(prepared: PreparedCase) -> int:
 
 def _succeeded(item: CaseItem) -> Any:
     prediction = item.prediction()
+    if prediction.failed_at_infer01:
+        raise CaseFailedError(
+            f"{item.name.upper().replace('INFER', 'INFER-')} not reached: the run stopped at "
+            f"INFER-01, before anything was predicted\n{prediction.failure}"
+        )
     if prediction.failure is not None:
         raise CaseFailedError(prediction.failure)
     return prediction
