@@ -9,37 +9,45 @@ events and publishes the output.
 
 What it does, in order:
 
-1. applies the offline switch (timm never asked for pretrained weights; any
-   non-loopback connection refused with a message naming who tried), the
-   case's thread count and float32 matmul precision;
-2. imports every ``class_path`` of the config (exit 3 naming the class, this
-   interpreter and the import error);
-3. builds the config with ``LightningCLI`` itself (``predict`` subcommand), so an
+1. checks that this interpreter has torch, lightning, jsonargparse and pyyaml
+   (exit 6 naming what is missing); applies the offline switch (timm never
+   asked for pretrained weights; any non-loopback connection refused with a
+   message naming who tried), the case's thread count and float32 matmul
+   precision;
+2. reads the config as YAML (exit 4 with line and column) and imports every
+   ``class_path`` of it (exit 3 naming the class, this interpreter and the
+   import error);
+3. reads the checkpoint with ``torch.load(weights_only=True)`` (exit 7: a
+   pickle that would run code, a corrupt or absent file);
+4. builds the config with ``LightningCLI`` itself (``predict`` subcommand), so an
    unknown or ill-typed key is refused exactly as LightningCLI refuses it
    (exit 4); the case numerics are passed as the same command-line overrides
-   LightningCLI accepts; every writer callback's ``output_path`` is redirected
-   to the private path the caller chose;
-4. INFER-01: loads the checkpoint's ``state_dict`` with ``weights_only=True``
-   and compares it key by key and shape by shape with the instantiated
-   module, then runs one forward pass on an input of the case's shape;
-5. runs ``trainer.predict`` with a callback that records, per batch, digests
+   LightningCLI accepts; the checkpoint's ``hyper_parameters`` may not switch a
+   class the config names (exit 7); every writer callback's ``output_path`` is
+   redirected to the private path the caller chose; the classes instantiated
+   are reported (``ran``);
+5. INFER-01: compares the checkpoint's ``state_dict`` key by key and shape by
+   shape with the instantiated module, then runs one forward pass on an input
+   of the case's shape; a failure stops here (exit 8: nothing is predicted);
+6. runs ``trainer.predict`` with a callback that records, per batch, digests
    of the ``anchor`` the model receives, of its outputs and of the row keys,
-   and streams progress in cells; a crash is reported with its traceback tail
-   (exit 5).
+   streams progress in cells, and gathers every rank's records and row keys
+   at the end (rank 0 writes the keys to ``predicted-rows.json`` in the
+   caller's private folder); a crash is reported with its traceback tail
+   (exit 5), with ``storage`` (errno) when a filesystem fault is behind it and
+   ``missing_module`` for a ``ModuleNotFoundError``.
 
-Faults are told apart from the pipeline's own failures: a missing module of the
-lab's environment (exit 6), a checkpoint ``torch.load(weights_only=True)``
-refuses or cannot read, or whose ``hyper_parameters`` would switch the
-config's classes (exit 7), an INFER-01 failure (exit 8: nothing is predicted),
-a storage fault under the writer (the ``failed`` event carries ``errno``), a
-stop by SIGINT / SIGTERM (exit 128 + the signal).
+SIGINT and SIGTERM raise through Lightning (which re-raises a
+``BaseException`` after its teardown; its own SIGTERM handler only takes note)
+and end the runner with 128 + the signal and a ``stopped`` event.
 
 Stopping: the caller starts this file as the leader of its own process group
-and watches nothing else; this file watches the read end of a pipe whose
-write end only the caller holds (``REPRO_GOLDEN_RUNNER_WATCH_FD``). End of file
-there means the caller died: the whole group gets SIGTERM, the caller's
-private folder is removed, and SIGKILL follows after a bounded grace. Under
-DDP, Lightning relaunches this file with the same arguments for every rank.
+and stops the group; this file watches the read end of a pipe whose write end
+only the caller holds (``REPRO_GOLDEN_RUNNER_WATCH_FD``). End of file there
+means the caller died: the whole group gets SIGTERM, the caller's private
+folder is removed, and SIGKILL follows after :data:`STOP_GRACE` seconds.
+Under DDP, Lightning relaunches this file with the same arguments (the spec)
+for every rank.
 
 Events are single lines ``@@repro-golden@@ {json}`` on stdout, written by global
 rank 0 only. Digests are BLAKE2b-128 of canonical bytes (``dtype:shape|``
