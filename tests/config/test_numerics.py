@@ -105,3 +105,22 @@ def test_import_does_not_load_torch() -> None:
     code = "import sys, repro_golden.config.numerics; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("matmul", "tf32"), [("highest", False), ("high", True), ("medium", True)])
+def test_one_tf32_switch_for_matmuls_and_convolutions(matmul: str, tf32: bool) -> None:
+    """torch leaves cuDNN convolutions in TF32 by default, even at "highest": the mode
+    sets both flags from matmul_precision, and restores them after."""
+    torch = pytest.importorskip("torch")
+    before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = not tf32
+    try:
+        mode = NumericalMode(matmul_precision=matmul)
+        assert mode.tf32 is tf32
+        with mode.applied():
+            assert torch.backends.cudnn.allow_tf32 is tf32
+            assert torch.backends.cuda.matmul.allow_tf32 is tf32
+        assert torch.backends.cudnn.allow_tf32 is (not tf32)
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32 = before[1]

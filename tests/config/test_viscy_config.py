@@ -107,7 +107,8 @@ def test_maps_model_data_trainer_checkpoint_and_writer(
     assert case.checkpoint == tmp_path / "ckpt" / "epoch=99.ckpt"
     assert case.output == tmp_path / "out" / "embeddings.zarr"
     assert case.numerics.seed == 42
-    assert case.numerics.matmul_precision == "high"  # VisCy's CLI sets it
+    # One default with case files: no TF32 (VisCy's CLI sets "high": a case says so).
+    assert case.numerics.matmul_precision == "highest"
     assert case.numerics.precision == "32-true"
     assert case.numerics.deterministic is False  # Lightning's default
     assert case.config["viscy_config"]["ckpt_path"] == "ckpt/epoch=99.ckpt"

@@ -41,8 +41,19 @@ INTEL = "GenuineIntel family 6 model 143 (Intel Xeon), simd 1f0e9a2b"
 def test_a_fingerprint_recorded_before_cpu_model_keeps_its_key() -> None:
     old = EnvironmentFingerprint.from_mapping(RECORDED_BEFORE_CPU_MODEL)
     assert old.cpu_model is None
-    assert old.key == RECORDED_KEY
+    assert old.legacy_key == RECORDED_KEY  # what golden files recorded, still accepted
     assert "cpu_model" not in old.to_dict()
+
+
+def test_a_cpu_key_leaves_the_cuda_settings_out() -> None:
+    """A CPU run's bits do not depend on TF32 or cuDNN flags: the builtin now turns cuDNN
+    TF32 off at "highest" (it was torch's default True), and the key must not move."""
+    old = EnvironmentFingerprint.from_mapping(RECORDED_BEFORE_CPU_MODEL)
+    flags_off = dataclasses.replace(old, cudnn_allow_tf32=False, cudnn_deterministic=False)
+    assert flags_off.key == old.key
+    assert dataclasses.replace(old, num_threads=1).key != old.key
+    assert dataclasses.replace(old, matmul_precision="medium").key != old.key
+    assert dataclasses.replace(old, torch="2.14.1+cpu").key != old.key
 
 
 def test_the_processor_model_changes_the_key_and_is_named() -> None:
@@ -81,5 +92,6 @@ def test_an_expectation_recorded_under_a_legacy_cuda_key_still_loads() -> None:
         EnvironmentFingerprint.from_mapping(RECORDED_BEFORE_CPU_MODEL), device_type="cuda"
     )
     recorded = {**Expectation(gpu, ExpectationKind.IDENTICAL).to_dict(), "key": gpu.legacy_key}
+    assert gpu.legacy_key != gpu.key
     loaded = Expectation.from_mapping(recorded, path=None, key="expectations[0]")
     assert loaded.key == gpu.key

@@ -5,6 +5,16 @@ precision (VisCy's command line sets ``"high"``, i.e. TF32 on recent GPUs) and
 cuDNN autotuning are part of a case, not accidents of the environment. The
 mode is applied before prediction and recorded in the output's provenance.
 
+TF32 is one switch, ``matmul_precision``, for matmuls *and* convolutions: torch's
+own defaults leave cuDNN convolutions in TF32 (``torch.backends.cudnn.allow_tf32``
+is True) even at ``"highest"``, which made ``highest`` a half promise on a GPU.
+``"highest"`` (the one default, for case files and bare VisCy / LightningCLI
+configs alike) turns TF32 off for both; ``"high"``/``"medium"`` (VisCy's CLI:
+write ``numerics: {matmul_precision: high}`` in a case) turn it on for both. The
+legacy flags are set (``allow_tf32``), not the newer ``fp32_precision`` ones:
+torch 2.14 raises when code reads the legacy flags after the new API set only
+some of them, and Lightning and the fingerprint read them.
+
 Importing this module does not import torch; :meth:`NumericalMode.apply`
 does.
 """
@@ -108,6 +118,11 @@ class NumericalMode:
                 str(exc).split("] ", 1)[-1], path=source, key=exc.key or "numerics"
             ) from None
 
+    @property
+    def tf32(self) -> bool:
+        """Whether TF32 is allowed, for matmuls and cuDNN convolutions alike (module docs)."""
+        return self.matmul_precision != "highest"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, recorded in provenance."""
         return asdict(self)
@@ -133,6 +148,7 @@ class NumericalMode:
         torch.backends.cudnn.deterministic = self.deterministic
         torch.backends.cudnn.benchmark = self.cudnn_benchmark
         torch.set_float32_matmul_precision(self.matmul_precision)
+        torch.backends.cudnn.allow_tf32 = self.tf32
         if self.cpu_threads is not None:
             torch.set_num_threads(self.cpu_threads)
 
@@ -153,6 +169,7 @@ class NumericalMode:
             torch.backends.cudnn.deterministic,
             torch.backends.cudnn.benchmark,
             torch.get_float32_matmul_precision(),
+            torch.backends.cudnn.allow_tf32,
             os.environ.get(_CUBLAS_WORKSPACE),
             random.getstate(),
             np.random.get_state(),
@@ -170,6 +187,7 @@ class NumericalMode:
                 cudnn_det,
                 bench,
                 matmul,
+                cudnn_tf32,
                 cublas,
                 py_rng,
                 np_rng,
@@ -181,6 +199,7 @@ class NumericalMode:
             torch.backends.cudnn.deterministic = cudnn_det
             torch.backends.cudnn.benchmark = bench
             torch.set_float32_matmul_precision(matmul)
+            torch.backends.cudnn.allow_tf32 = cudnn_tf32
             _restore_env(_CUBLAS_WORKSPACE, cublas)
             _restore_env("PL_GLOBAL_SEED", pl_seed)
             random.setstate(py_rng)

@@ -203,7 +203,8 @@ def _numerics(
         "precision": str(trainer.get("precision") or "32-true"),
         "inference_mode": trainer.get("inference_mode", True),
         "deterministic": trainer.get("deterministic") or False,
-        "matmul_precision": "high",
+        # One default with case files (config/numerics.py): no TF32 unless a case asks.
+        "matmul_precision": "highest",
         "cudnn_benchmark": trainer.get("benchmark") or False,
     }
     if values["deterministic"] == "warn":

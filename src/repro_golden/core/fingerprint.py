@@ -50,6 +50,17 @@ _BOOL_FIELDS = ("allow_tf32", "cudnn_allow_tf32", "cudnn_deterministic", "cudnn_
 _OPTIONAL_FIELDS = ("cpu_model", "sm_count", "cuda_driver", "tf32_override")
 #: The host CPU: not part of a CUDA run's key.
 _HOST_FIELDS = ("cpu_capability", "cpu_model")
+#: CUDA-only settings: not part of a CPU run's key.
+_CUDA_FIELDS = (
+    "compute_capability",
+    "allow_tf32",
+    "cudnn_allow_tf32",
+    "cudnn_deterministic",
+    "cudnn_benchmark",
+    "sm_count",
+    "cuda_driver",
+    "tf32_override",
+)
 
 
 def _key(fields: dict[str, Any]) -> str:
@@ -108,18 +119,23 @@ class EnvironmentFingerprint:
         JSON): expectations' key.
 
         On a CUDA device the GPU computes the bits, so the host CPU (``cpu_capability``,
-        ``cpu_model``) is left out; on the CPU every field counts.
+        ``cpu_model``) is left out; on the CPU the CUDA-only settings (TF32 and cuDNN
+        flags, compute capability, SM count, driver) are left out, since they cannot
+        move a CPU run's bits (the torch build, CUDA and cuDNN versions included,
+        still counts).
         """
         fields = self.to_dict()
-        if self.device_type == "cuda":
-            for name in _HOST_FIELDS:
-                fields.pop(name, None)
+        dropped = _HOST_FIELDS if self.device_type == "cuda" else ()
+        if self.device_type == "cpu":
+            dropped = _CUDA_FIELDS
+        for name in dropped:
+            fields.pop(name, None)
         return _key(fields)
 
     @property
     def legacy_key(self) -> str:
-        """The key of this fingerprint as recorded before CUDA keys left the host CPU out
-        (equal to :attr:`key` off CUDA); read so that older golden files stay valid."""
+        """The key of this fingerprint as recorded before keys left out what cannot move
+        the bits on its device (all fields); read so that older golden files stay valid."""
         return _key(self.to_dict())
 
     def label(self) -> str:
