@@ -334,10 +334,17 @@ def _failure(status: int, events: RunnerEvents, python: str) -> PipelineFailure:
             python=python,
             stderr_tail=tail,
         )
+    killed = ""
+    if status < 0:
+        try:
+            killed = f" (killed by {signal.Signals(-status).name}"
+        except ValueError:  # pragma: no cover - not a signal number
+            killed = f" (killed by signal {-status}"
+        killed += ", e.g. the out-of-memory killer)" if -status == signal.SIGKILL else ")"
     return PipelineFailure(
         phase="start-up" if events.get("start") is None else "run",
         exception=f"exit status {status}",
-        message="the pipeline's interpreter ended without a verdict",
+        message=f"the pipeline's interpreter ended without a verdict{killed}",
         traceback="\n".join(list(events.stderr_tail)[-20:]),
         python=python,
         stderr_tail=tail,
@@ -388,7 +395,11 @@ def _raise_for(
         )
     if status == runner.EXIT_INFER01 and (infer := events.get("infer01")) is not None:
         raise Infer01FailedError(Infer01Outcome.from_event(infer), python)
-    if (stopped := events.get("stopped")) is not None:
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    stopped = events.get("stopped")
+    if stopped is None and -status in stop_signals:  # before its handlers were installed
+        stopped = {"signal": -status}
+    if stopped is not None:
         from repro_golden.interrupts import Interrupted
 
         raise Interrupted(int(stopped.get("signal") or signal.SIGTERM))
