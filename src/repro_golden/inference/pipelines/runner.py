@@ -58,6 +58,7 @@ records comparable values.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -343,10 +344,12 @@ def environment(device: Any, batch_size: int | None) -> dict[str, Any]:
     device_type = str(getattr(device, "type", device) or "cpu")
     name: str | None
     capability: str | None = None
+    gpu: dict[str, Any] = {}
     if device_type == "cuda" and torch.cuda.is_available():
         index = getattr(device, "index", None) or 0
         name = torch.cuda.get_device_name(index)
         capability = "{}.{}".format(*torch.cuda.get_device_capability(index))
+        gpu = _gpu_fields(torch, index)
     else:
         name = platform.processor() or platform.machine() or device_type
     try:
@@ -371,7 +374,24 @@ def environment(device: Any, batch_size: int | None) -> dict[str, Any]:
         "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
         "cpu_model": cpu_model(),
+        **gpu,
     }
+
+
+def _gpu_fields(torch: Any, index: int) -> dict[str, Any]:
+    """What else decides a CUDA run's bits: cuBLAS reproduces only on the same
+    architecture *and* SM count; the driver; ``NVIDIA_TF32_OVERRIDE`` forces TF32 off
+    (or on) behind torch's flags. Each is left out where it cannot be read."""
+    fields: dict[str, Any] = {}
+    with contextlib.suppress(Exception):
+        fields["sm_count"] = int(torch.cuda.get_device_properties(index).multi_processor_count)
+    with contextlib.suppress(Exception):
+        version = int(torch._C._cuda_getDriverVersion())
+        fields["cuda_driver"] = f"{version // 1000}.{version % 1000 // 10}"
+    override = os.environ.get("NVIDIA_TF32_OVERRIDE")
+    if override is not None:
+        fields["tf32_override"] = override
+    return fields
 
 
 #: ``/proc/cpuinfo`` flags that decide which SIMD kernels a library dispatches to.
@@ -694,6 +714,8 @@ def _numerics(spec: Mapping[str, Any]) -> None:
         torch.set_num_threads(int(numerics["cpu_threads"]))
     if numerics.get("matmul_precision"):
         torch.set_float32_matmul_precision(str(numerics["matmul_precision"]))
+        # One TF32 switch for matmuls and cuDNN convolutions (config/numerics.py).
+        torch.backends.cudnn.allow_tf32 = str(numerics["matmul_precision"]) != "highest"
     if numerics.get("deterministic"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
