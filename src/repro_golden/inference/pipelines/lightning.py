@@ -340,7 +340,12 @@ def _failure(status: int, events: RunnerEvents, python: str) -> PipelineFailure:
             killed = f" (killed by {signal.Signals(-status).name}"
         except ValueError:  # pragma: no cover - not a signal number
             killed = f" (killed by signal {-status}"
-        killed += ", e.g. the out-of-memory killer)" if -status == signal.SIGKILL else ")"
+        killed += (
+            ": Lightning kills every rank when one DDP rank fails, the out-of-memory killer "
+            "kills a process out of memory; see the output below)"
+            if -status == signal.SIGKILL
+            else ")"
+        )
     return PipelineFailure(
         phase="start-up" if events.get("start") is None else "run",
         exception=f"exit status {status}",
