@@ -212,3 +212,55 @@ def test_reader_refuses_stale_corrupt_and_foreign_sections(
     with pytest.raises(GoldenFileError, match=r"\[budgets.tf32.X.rms\] expected a number"):
         read_oracle(copy, golden_dataset_digest=None)
     assert read_oracle(tmp_path / "nothing", golden_dataset_digest=None) is None
+
+
+def test_a_viscy_predict_config_gives_the_same_truth(
+    case_file: Path, predicted: Path, golden_dir: Path, oracle: object, tmp_path: Path
+) -> None:
+    """CONFIG may be the VisCy predict config the store came from: same inputs, same truth."""
+    import yaml
+
+    from repro_golden.inference.oracle import write_oracle_section
+
+    example = case_file.parent
+    normalize = {"keys": ["Phase3D"], "level": "fov_statistics", "subtrahend": "mean"}
+    config = {
+        "seed_everything": 42,
+        "trainer": {"accelerator": "cpu", "devices": 1, "precision": "32-true"},
+        "model": {
+            "class_path": "viscy.representation.engine.ContrastiveModule",
+            "init_args": {
+                "encoder": {
+                    "class_path": "viscy.representation.contrastive.ContrastiveEncoder",
+                    "init_args": yaml.safe_load(case_file.read_text())["model"],
+                }
+            },
+        },
+        "data": {
+            "class_path": "viscy.data.triplet.TripletDataModule",
+            "init_args": {
+                "data_path": str(example / "plate.zarr"),
+                "tracks_path": str(example / "tracks.zarr"),
+                "source_channel": ["Phase3D"],
+                "z_range": [0, 1],
+                "initial_yx_patch_size": [160, 160],
+                "final_yx_patch_size": [160, 160],
+                "batch_size": 64,
+                "normalizations": [
+                    {
+                        "class_path": "viscy.transforms.NormalizeSampled",
+                        "init_args": {**normalize, "divisor": "std"},
+                    }
+                ],
+            },
+        },
+        "ckpt_path": str(example / "model.ckpt"),
+    }
+    viscy_config = tmp_path / "predict.yml"
+    viscy_config.write_text(yaml.safe_dump(config))
+    copy = tmp_path / "golden"
+    shutil.copytree(golden_dir, copy)
+    _, run = write_oracle_section(copy, viscy_config, predicted, sample=SAMPLE)
+    assert run.section.keys == dict(oracle.keys)
+    for name in ("X", "X_projections"):  # float64: thread counts may move the last bits only
+        np.testing.assert_allclose(run.section.truth[name], oracle.truth[name], rtol=0, atol=1e-12)
