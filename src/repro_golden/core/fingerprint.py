@@ -125,8 +125,10 @@ class EnvironmentFingerprint:
         still counts).
         """
         fields = self.to_dict()
-        dropped = _HOST_FIELDS if self.device_type == "cuda" else ()
-        if self.device_type == "cpu":
+        dropped: tuple[str, ...] = ()
+        if self.device_type == "cuda":
+            dropped = _HOST_FIELDS
+        elif self.device_type == "cpu":
             dropped = _CUDA_FIELDS
         for name in dropped:
             fields.pop(name, None)
