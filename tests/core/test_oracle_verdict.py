@@ -131,3 +131,19 @@ def test_write_read_round_trip_is_canonical(tmp_path) -> None:
     assert back.keys == section.keys
     assert np.array_equal(back.truth["X"], section.truth["X"])
     assert back.budgets["tf32"]["X"] == section.budgets["tf32"]["X"]
+
+
+def test_oracle_files_lists_what_a_deletion_may_remove(tmp_path) -> None:
+    from repro_golden.core.oracle_format import oracle_files
+
+    assert oracle_files(tmp_path) == []
+    section, _ = _section()
+    path = write_oracle(tmp_path, section)
+    (tmp_path / "oracle-notes.bin").write_text("not ours")
+    owned = oracle_files(tmp_path)
+    assert owned[-1] == path
+    assert [p.name for p in owned[:-1]] == [
+        p.name for p in tmp_path.glob("oracle-*.bin") if p.name != "oracle-notes.bin"
+    ]
+    path.write_text('{"schema": "someone-else/1"}')
+    assert oracle_files(tmp_path) == []

@@ -300,8 +300,9 @@ def _write_oracle(args: argparse.Namespace, directory: Any) -> None:
     budgets = ", ".join(
         f"{cls} {run.section.budgets[cls]['X'].rel_rms:.1e}" for cls in run.section.budgets
     )
+    stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run.stages.items())
     print(
-        f"oracle: fp64 truth of {run.section.rows} cells in {run.seconds:.1f} s, "
+        f"oracle: fp64 truth of {run.section.rows} cells in {run.seconds:.1f} s ({stages}), "
         f"{size / 1e6:.2f} MB; budgets (X rms / output rms): {budgets}"
     )
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -399,3 +400,27 @@ def read_oracle(
         golden_precision=data["golden_precision"],
         oracle=data["oracle"],
     )
+
+
+def oracle_files(directory: str | Path) -> list[Path]:
+    """The files an oracle section owns in ``directory`` (data file first, ``oracle.json``
+    last), for whoever deletes a golden set (``--golden-unused=delete``); [] when there
+    is no ``oracle.json`` of this schema. Only the data file it names is listed, so a
+    file of another tool is never claimed."""
+    path = oracle_path(directory)
+    if path.is_symlink() or not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return []
+    if not isinstance(data, dict) or data.get("schema") != ORACLE_SCHEMA:
+        return []
+    truth = data.get("truth")
+    name = truth.get("file") if isinstance(truth, dict) else None
+    files = []
+    if isinstance(name, str) and re.fullmatch(r"oracle-[0-9a-f]{32}\.bin", name):
+        data_path = Path(directory) / name
+        if data_path.is_file() and not data_path.is_symlink():
+            files.append(data_path)
+    return [*files, path]

@@ -194,6 +194,8 @@ class OracleRun:
     section: OracleSection
     seconds: float
     model_inputs: OracleInputs
+    stages: Mapping[str, float]
+    """Seconds per stage: ``inputs`` (data and model), ``fp64`` (the truth), each class."""
 
 
 def compute_oracle(
@@ -217,17 +219,20 @@ def compute_oracle(
     started = time.perf_counter()
     store = EmbeddingsStore(golden_store)
     threads = threads if threads is not None else case.numerics.cpu_threads
+    stages: dict[str, float] = {}
     with _threads(threads):
         data = load_inputs(case, sample)
         model, digest = load_encoder(case)
+    stages["inputs"] = time.perf_counter() - started
     truth = run_model(model, data.inputs, "fp64", threads=threads)
-    budgets = {
-        cls: errors(
+    stages["fp64"] = time.perf_counter() - started - sum(stages.values())
+    budgets = {}
+    for cls in CLASSES:
+        budgets[cls] = errors(
             run_model(model, data.inputs, cls, batch_size=case.data.batch_size, threads=threads),
             truth,
         )
-        for cls in CLASSES
-    }
+        stages[cls] = time.perf_counter() - started - sum(stages.values())
     golden = sample_values(store, data.keys)
     provenance = store.provenance() or {}
     golden_class, _ = precision_class(provenance)
@@ -250,7 +255,12 @@ def compute_oracle(
             "device": "cpu",
         },
     )
-    return OracleRun(section=section, seconds=time.perf_counter() - started, model_inputs=data)
+    return OracleRun(
+        section=section,
+        seconds=time.perf_counter() - started,
+        model_inputs=data,
+        stages=stages,
+    )
 
 
 def write_oracle_section(
