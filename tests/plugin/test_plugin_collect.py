@@ -290,3 +290,54 @@ def test_golden_case_and_prediction_fixtures(pytester: pytest.Pytester) -> None:
     assert "INFER-02 FAIL: planted by the stand-in" in out
     assert "environment variable RG_LAB_ROOT is not set" in out
     assert "case 'nope': no nope.yaml in the case directories" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "collected"),
+    [
+        ("schema: repro-golden/case/1\nname: x\n", True),
+        ("# a case\nschema: 'repro-golden/case/1'  # the schema\n", True),
+        ('schema: "repro-golden/case/1"\n', True),
+        ("schema: repro-golden/case/2\n", False),
+        ("model:\n  class_path: dynaclr.engine.ContrastiveModule\n", False),
+        ("  schema: repro-golden/case/1\n", False),  # nested, not the file's schema
+    ],
+)
+def test_is_case_file(tmp_path: Path, text: str, collected: bool) -> None:
+    from repro_golden.plugin.collect import is_case_file
+
+    path = tmp_path / "x.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert is_case_file(path) is collected
+    assert not is_case_file(path.rename(tmp_path / "x.txt"))
+
+
+def _write_zarr(adata: Any, path: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        # anndata announces its future v3 default; format 2 is the contract's default.
+        warnings.filterwarnings("ignore", message="Writing zarr v2", category=UserWarning)
+        adata.write_zarr(path)
+
+
+def test_order_mismatch_names_the_first_row(tmp_path: Path, make_embeddings: Any) -> None:
+    """INFER-03's order check: the same rows in another order fail, naming the first."""
+    import anndata as ad
+
+    from repro_golden.plugin.collect import order_mismatch
+
+    reference = make_embeddings(tmp_path / "reference.zarr")
+    assert order_mismatch(reference, reference) is None
+    adata = ad.read_zarr(reference)
+    swapped = adata[[4, 5, 6, 7, 0, 1, 2, 3, *range(8, adata.n_obs)]].copy()
+    _write_zarr(swapped, tmp_path / "swapped.zarr")
+    problem = order_mismatch(tmp_path / "swapped.zarr", reference)
+    assert problem is not None
+    assert problem.startswith(
+        "obs['fov_name'] differs from the reference at 8 rows, first at row 0"
+    )
+    _write_zarr(adata[: adata.n_obs - 1].copy(), tmp_path / "fewer.zarr")
+    assert order_mismatch(tmp_path / "fewer.zarr", reference) == (
+        f"{adata.n_obs - 1} rows, the reference has {adata.n_obs}"
+    )
