@@ -181,7 +181,9 @@ def test_fixture_strict_fails_what_only_summaries_judged(pytester: pytest.Pytest
         write_store(pytester.path / "ref.zarr", data), pytester.path / "g", full_copy_limit=0
     )
     data["X"] = data["X"].copy()
-    data["X"][3, 2] += np.float32(1e-6)
+    # One element in every FOV (rows 3, 23, 43 of three 20-row FOVs): with one FOV changed
+    # and the others bit-identical, identical-by-evidence would fail it before the summaries.
+    data["X"][[3, 23, 43], 2] += np.float32(1e-6)
     write_store(pytester.path / "emb.zarr", data)
     pytester.makepyfile(
         test_inner="""
@@ -200,6 +202,7 @@ def test_strict(golden_regression, strict):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     assert "consistent (strict: unproven)" in result.stdout.str()
+    assert "changed while the rest" not in result.stdout.str()
 
 
 def test_calibrate_records_only_under_force_regen(
