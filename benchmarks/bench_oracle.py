@@ -134,7 +134,10 @@ def bench_case(name: str, sample: int, work: Path) -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     alarms = total = 0
     runs: list[tuple[str, str, int, int, str]] = [
-        (cls, cls, b, t, "nearest") for cls in ("tf32", "bf16") for b in (16, 64) for t in (1, 2)
+        (cls, cls, b, t, "nearest")
+        for cls in ("fp32", "tf32", "bf16")
+        for b in (16, 64)
+        for t in (1, 2)
     ] + [("tf32 truncating", "tf32", case.data.batch_size, threads or 2, "truncate")]
     for label, cls, batch, nthreads, mode in runs:
         values = run_model(

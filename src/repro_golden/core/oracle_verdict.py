@@ -169,11 +169,12 @@ class OracleVerdict:
         )
 
     def lines(self) -> list[str]:
-        """Report lines: verdict, precision and its source, each array, the worst cells."""
+        """Report lines: verdict, precision and its source, each array, and (unless PASS,
+        where they are only the largest noise) the worst cells."""
         head = f"truth rung ({self.rows} sampled cells, {self.precision} from "
         out = [f"{head}{self.precision_source}): {self.message}"]
         out += [f"  {a.describe()}" for a in self.arrays]
-        if self.worst_cells:
+        if self.worst_cells and self.status is not OracleStatus.PASS:
             out.append("  worst cells:")
             out += [f"    {cell.describe()}" for cell in self.worst_cells]
         return out
