@@ -17,6 +17,7 @@ embeddings, a full or read-only disk under the writer.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,20 @@ def load_for_pipeline(args: argparse.Namespace) -> Any:
     )
 
 
+def _names_lightning(args: argparse.Namespace) -> bool:
+    """Whether the command line or the case file says the lightning pipeline (a cheap look,
+    before the config is loaded: a torch-free install may call the lab's interpreter)."""
+    if args.pipeline == "lightning" or args.python is not None:
+        return True
+    try:
+        import yaml
+
+        mapping = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(mapping, dict) and mapping.get("pipeline") == "lightning"
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the config, predict, print the summary line and where the store went."""
     import logging
@@ -79,9 +94,14 @@ def run(args: argparse.Namespace) -> int:
     from repro_golden.cli.extras import require_predict_extra
     from repro_golden.core.atomic import refuse_existing
 
-    # Both pipelines write the store with anndata here; the builtin imports torch below.
-    require_predict_extra("anndata")
+    # The builtin needs the predict extra here; the lightning pipeline runs torch and the
+    # lab's writer in the lab's interpreter, so a torch-free install can call it.
+    lab_elsewhere = _names_lightning(args)
+    if not lab_elsewhere:
+        require_predict_extra("anndata")
     case = load_for_pipeline(args)
+    if case.lightning is None:
+        require_predict_extra("torch", "lightning", "anndata")
     target = args.output if args.output is not None else case.output
     if target is not None:  # refused before torch and Lightning are imported (seconds)
         refuse_existing(target, overwrite=args.overwrite)
@@ -104,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             batch_size=args.batch_size,
             overwrite=args.overwrite,
-            progress=not args.no_progress,
+            progress=not args.no_progress and importlib.util.find_spec("tqdm") is not None,
         )
     except PipelineFailedError as exc:
         print(exc.failure.render(), flush=True)

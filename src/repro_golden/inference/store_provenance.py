@@ -7,6 +7,7 @@ Lightning: the pipeline under test runs in its own interpreter.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 from collections.abc import Mapping
@@ -23,19 +24,35 @@ def attach_provenance(path: Path, provenance: Mapping[str, Any]) -> None:
     Used on a store another pipeline's writer produced (still at its private
     path, before publishing): only that one element is added or replaced, and
     consolidated metadata, where the store has it, is refreshed so readers see it.
+    With anndata installed it writes the element; without it (a torch-free install
+    calling the lab's interpreter) zarr writes the same encoding anndata uses for a
+    string scalar, so anndata and :class:`~repro_golden.core.embeddings.EmbeddingsStore`
+    read it back alike.
     """
-    import anndata as ad
     import zarr
 
+    text = json.dumps(dict(provenance), sort_keys=True)
     root = zarr.open_group(str(path), mode="r+", use_consolidated=False)
     uns = root.require_group("uns")
     if "repro_golden" in uns:
         del uns["repro_golden"]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=ZARR_V2_NOTICE, category=UserWarning)
-        ad.io.write_elem(uns, "repro_golden", json.dumps(dict(provenance), sort_keys=True))
+    if importlib.util.find_spec("anndata") is not None:
+        import anndata as ad
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=ZARR_V2_NOTICE, category=UserWarning)
+            ad.io.write_elem(uns, "repro_golden", text)
+    else:
+        write_string_scalar(uns, "repro_golden", text)
     if (path / ".zmetadata").exists() or "consolidated_metadata" in _root_metadata(path):
         zarr.consolidate_metadata(str(path))
+
+
+def write_string_scalar(group: Any, name: str, text: str) -> None:
+    """``text`` as anndata's ``string`` element (encoding 0.2.0): a 0-d string array."""
+    array = group.create_array(name, shape=(), dtype=str)
+    array[()] = text
+    array.attrs.update({"encoding-type": "string", "encoding-version": "0.2.0"})
 
 
 def _root_metadata(path: Path) -> str:
