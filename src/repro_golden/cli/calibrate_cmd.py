@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from repro_golden.cli.extras import require_predict_extra
 
     require_predict_extra("torch", "lightning", "anndata")
-    from repro_golden.config.viscy_config import load_config
+    from repro_golden.config.load import load_case
     from repro_golden.core.calibrate import DEFAULT_MARGIN, propose, store_drift
     from repro_golden.core.embeddings import EmbeddingsStore
     from repro_golden.core.expectations import Expectation, ExpectationKind
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from repro_golden.core.golden_summarize import store_environment
     from repro_golden.errors import ConfigError, InputError
 
-    case = load_config(args.config)
+    case = load_case(args.config)
     margin = DEFAULT_MARGIN if args.margin is None else args.margin
     if not margin >= 1.0:
         raise InputError(f"expected a margin >= 1, got {margin}", key="--margin")

@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
     require_predict_extra("torch", "lightning", "anndata")
 
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
 
-    case = Case.load(args.case)
+    case = load_case(args.case)
     import lightning.pytorch  # noqa: F401  (configures its loggers on import)
 
     from repro_golden.inference.pipelines.base import PipelineFailedError
