@@ -1,9 +1,13 @@
 """Pipelines under test: which code computes the embeddings, and how its verdicts look.
 
 ``builtin`` is this library's re-implementation of VisCy 0.4.1 (the
-independent oracle); ``lightning`` runs whatever a LightningCLI predict config
-names, in its own interpreter (:mod:`repro_golden.inference.pipelines.lightning`).
-The values here are torch-free so that configs and reports can use them.
+independent oracle, :mod:`repro_golden.inference.pipelines.builtin`);
+``lightning`` runs whatever a LightningCLI predict config names, in its own
+interpreter (:mod:`repro_golden.inference.pipelines.lightning`). Both are a
+:class:`Pipeline`: one function from a case and the caller's
+:class:`RunOptions` to a :class:`PredictionResult`, chosen by the case's
+:class:`PipelineKind` in :func:`repro_golden.inference.predict.predict`. The
+values here are torch-free so that configs and reports can use them.
 """
 
 from __future__ import annotations
@@ -11,21 +15,80 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from repro_golden.config.case import LightningSpec, PipelineKind
+from repro_golden.config.case import Case, LightningSpec, PipelineKind
 from repro_golden.errors import InputError, ReproGoldenError
 
 __all__ = [
+    "DEVICES",
     "Infer01FailedError",
     "Infer01Outcome",
     "Infer01Status",
     "LightningSpec",
+    "Pipeline",
     "PipelineFailedError",
     "PipelineFailure",
     "PipelineImportError",
     "PipelineKind",
+    "PredictionResult",
+    "RunOptions",
 ]
+
+#: What ``device`` may name (``--device``): the case's accelerator is used when it names none.
+DEVICES = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the caller overrides for one run, checked once before a pipeline starts.
+
+    ``output`` is where the store goes (the case's or the caller's, already
+    refused when it exists without ``overwrite``); ``device`` is one of
+    :data:`DEVICES` or None (the case's accelerator); ``ckpt`` replaces the
+    case's checkpoint; ``weights_only=False`` lets the builtin unpickle arbitrary
+    objects (the lightning runner always loads weights only).
+    """
+
+    output: Path
+    overwrite: bool = False
+    device: str | None = None
+    batch_size: int | None = None
+    ckpt: Path | None = None
+    progress: bool = True
+    weights_only: bool = True
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """Where the embeddings went, how many cells, how long the prediction loop took."""
+
+    path: Path
+    cells: int
+    seconds: float
+    #: INFER-01 of a ``lightning`` run (an :class:`Infer01Outcome`); None for the builtin,
+    #: whose loader is strict or raises.
+    infer01: Any = None
+
+    @property
+    def cells_per_second(self) -> float:
+        """Throughput of the prediction loop (0 when it took no measurable time)."""
+        return self.cells / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """``N cells in S s (R cells/s)``, the CLI's last line."""
+        return f"{self.cells} cells in {self.seconds:.1f} s ({self.cells_per_second:.1f} cells/s)"
+
+
+class Pipeline(Protocol):
+    """One kind of pipeline: run ``case`` as ``options`` say and write its embeddings store.
+
+    Raises :class:`~repro_golden.errors.InputError` subclasses on bad input,
+    :class:`PipelineFailedError` when the code under test fails.
+    """
+
+    def __call__(self, case: Case, options: RunOptions) -> PredictionResult: ...
 
 
 class Infer01Status(Enum):

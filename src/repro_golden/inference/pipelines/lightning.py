@@ -63,6 +63,8 @@ from repro_golden.inference.pipelines.base import (
     PipelineFailedError,
     PipelineFailure,
     PipelineImportError,
+    PredictionResult,
+    RunOptions,
 )
 from repro_golden.inference.store_provenance import attach_provenance
 
@@ -728,3 +730,24 @@ def predict_lightning(
     finally:
         if bar is not None:
             bar.close()
+
+
+def run(case: Case, options: RunOptions) -> PredictionResult:
+    """The ``lightning`` :class:`~repro_golden.inference.pipelines.base.Pipeline`:
+    :func:`predict_lightning` with the caller's options (``weights_only`` does not
+    apply: the runner loads weights only, always)."""
+    finished = predict_lightning(
+        case,
+        output=options.output,
+        overwrite=options.overwrite,
+        device=options.device,
+        batch_size=options.batch_size,
+        ckpt=options.ckpt,
+        progress=options.progress,
+    )
+    return PredictionResult(
+        path=finished.path,
+        cells=finished.cells,
+        seconds=finished.seconds,
+        infer01=finished.infer01,
+    )
