@@ -129,7 +129,7 @@ def bench_case(name: str, sample: int, work: Path) -> None:
     inputs = run.model_inputs.inputs
     golden = sample_values(EmbeddingsStore(store), section.keys)
 
-    print(f"\nfalse alarms (no change; rule K_RMS={K_RMS:g}, K_MAX={K_MAX:g}):")
+    print(f"\nfalse alarms (no change; rule K_RMS={dict(K_RMS)}, K_MAX={K_MAX:g}):")
     print("\n| run | judged as | X rms / budget | X max / budget | oracle | lab rule |")
     print("| --- | --- | --- | --- | --- | --- |")
     alarms = total = 0

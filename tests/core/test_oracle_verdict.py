@@ -58,7 +58,7 @@ def _run(truth: dict[str, np.ndarray], scale: float, seed: int = 3) -> dict[str,
 def test_same_class_noise_passes_and_twice_the_bound_fails() -> None:
     section, truth = _section()
     assert judge_values(_run(truth, NOISE["tf32"]), section, "tf32").status is OracleStatus.PASS
-    moved = judge_values(_run(truth, 2.5 * K_RMS * NOISE["tf32"]), section, "tf32")
+    moved = judge_values(_run(truth, 2.5 * K_RMS["tf32"] * NOISE["tf32"]), section, "tf32")
     assert moved.status is OracleStatus.FAIL
     assert all(not a.within for a in moved.arrays)
 
@@ -86,7 +86,7 @@ def test_detection_limit_and_unknown_class() -> None:
     section, truth = _section()
     verdict = judge_values(_run(truth, NOISE["bf16"]), section, "bf16")
     x = verdict.arrays[0]
-    assert x.detection_limit_rms == pytest.approx((K_RMS + 1) * x.budget.rms)
+    assert x.detection_limit_rms == pytest.approx((K_RMS["bf16"] + 1) * x.budget.rms)
     assert x.detection_limit_rel == pytest.approx(x.detection_limit_rms / x.budget.truth_rms)
     with pytest.raises(ConfigError, match="fp16"):
         judge_values(_run(truth, 0.0), section, "fp16")
