@@ -129,3 +129,67 @@ def test_case_mapping_and_provenance_become_strict_json(
         "z_range": [0, 1],
     }
     assert data["provenance"]["case_config"]["tolerance"]["atol"] == "inf"
+
+
+def test_publish_is_the_one_policy_new_staged_existing_in_place_or_refused(
+    write_store: Callable[..., Path], tmp_path: Path
+) -> None:
+    """New: published whole (a failing writer leaves nothing); existing: rewritten in
+    place with overwrite (files beside the set, like inputs.json, stay), refused without."""
+    from repro_golden.errors import OutputExistsError
+
+    store = write_store("ref", make_embeddings())
+    target = GoldenStore(tmp_path / "golden" / "demo")
+
+    def failing(directory: Path) -> None:
+        write_golden(store, directory)
+        raise RuntimeError("writer died")
+
+    with pytest.raises(RuntimeError):
+        target.publish(failing, overwrite=False)
+    assert not (tmp_path / "golden").exists()  # nothing left, parents included
+    manifest = target.publish(lambda d: write_golden(store, d, case="demo"), overwrite=False)
+    assert GoldenStore(manifest.parent).read().case == "demo"
+    (target.directory / "inputs.json").write_text("{}")
+    with pytest.raises(OutputExistsError, match="output exists"):
+        target.publish(lambda d: write_golden(store, d), overwrite=False)
+    target.publish(lambda d: write_golden(store, d, case="demo"), overwrite=True)
+    assert (target.directory / "inputs.json").read_text() == "{}"
+    assert target.recorded_case() == "demo"
+
+
+def test_two_publishers_take_turns(write_store: Callable[..., Path], tmp_path: Path) -> None:
+    """Two publishers of one new directory (xdist workers regenerating one set): one stages
+    and publishes it, the other waits for the lock and rewrites it in place; no error."""
+    import threading
+
+    store = write_store("ref", make_embeddings())
+    target = GoldenStore(tmp_path / "g")
+    errors: list[BaseException] = []
+
+    def publish() -> None:
+        try:
+            target.publish(lambda d: write_golden(store, d, case="demo"), overwrite=True)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=publish) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert target.read().case == "demo"
+
+
+def test_recorded_case_reads_the_manifest_alone(
+    write_store: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A damaged set of another case is still recognized (and so never rewritten)."""
+    write_golden(write_store("ref", make_embeddings()), tmp_path / "g", case="other")
+    for data_file in (tmp_path / "g").glob("sketch-*.bin"):
+        data_file.write_bytes(b"damaged")
+    with pytest.raises(GoldenFileError):
+        GoldenStore(tmp_path / "g").read()
+    assert GoldenStore(tmp_path / "g").recorded_case() == "other"
+    assert GoldenStore(tmp_path / "absent").recorded_case() is None

@@ -206,10 +206,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             if golden is None:  # a new golden set: published whole, or not at all
                 from repro_golden.api import write_golden
-                from repro_golden.core.atomic import atomic_directory
 
-                with atomic_directory(Path(golden_dir), what="golden files") as staging:
-                    write_golden(first.path, staging, case=case.to_dict())
+                store.publish(
+                    lambda directory: write_golden(first.path, directory, case=case.to_dict()),
+                    overwrite=True,
+                )
             manifest = store.record_expectations(tuple(proposals))
             lines.append(f"  recorded in {manifest}")
     print("\n".join(lines))

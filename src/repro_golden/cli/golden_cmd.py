@@ -255,8 +255,7 @@ def _handle_write(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from repro_golden.api import write_golden
-    from repro_golden.core.atomic import atomic_directory, make_parents, remove_created
-    from repro_golden.core.names import MANIFEST
+    from repro_golden.core.golden_store import GoldenStore
 
     started = time.perf_counter()
     options = _write_options(args)
@@ -268,19 +267,14 @@ def _handle_write(args: argparse.Namespace) -> int:
         from repro_golden.config.viscy_config import load_config
 
         load_config(args.oracle)  # a bad CONFIG is refused before anything is written
-    if args.overwrite:  # in place, serialized with other writers; a failed first write
-        created = make_parents(out)  # leaves no empty directory behind
-        try:
-            manifest = write_golden(args.embeddings, out, **options)
-            _write_oracle(args, out)
-        except BaseException:
-            remove_created(created)
-            raise
-    else:  # a new directory, published whole by a rename that never replaces
-        with atomic_directory(out, what="golden files") as tmp:
-            write_golden(args.embeddings, tmp, **options)
-            _write_oracle(args, tmp)
-        manifest = out / MANIFEST
+
+    def write(directory: Path) -> None:
+        write_golden(args.embeddings, directory, **options)
+        _write_oracle(args, directory)
+
+    # New: staged and published whole. Existing: rewritten in place under the lock with
+    # --overwrite, refused without it (GoldenStore.publish, the one policy).
+    manifest = GoldenStore(out).publish(write, overwrite=args.overwrite)
     size = sum(p.stat().st_size for p in manifest.parent.glob("*") if p.name != "inputs.json")
     print(f"wrote {manifest} ({size / 1e6:.2f} MB) in {time.perf_counter() - started:.2f} s")
     _describe_written(manifest.parent)

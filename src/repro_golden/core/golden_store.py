@@ -1,4 +1,4 @@
-"""A golden directory on disk: write it atomically under a lock, read it back verified.
+"""A golden directory on disk: publish it atomically under a lock, read it back verified.
 
 A golden directory holds ``golden.json`` (schema ``repro-golden/golden/2``: digests,
 per-FOV statistics, tolerance, expectations, provenance; what people read in
@@ -8,14 +8,31 @@ are written first under their content address; replacing ``golden.json``
 (atomic) is the single commit step; older data files are removed after it.
 Other files (``inputs.json``) are never touched. Formats: :mod:`.golden_format`
 and :mod:`.golden_full`.
+
+The contract, for every writer (the CLI, calibrate, the pytest fixtures) through
+:meth:`GoldenStore.publish`, and every reader:
+
+* a new golden set is built in a private staging directory and published whole by
+  a rename that never replaces: a failure, a signal or a full disk leaves nothing,
+  and a concurrent writer that published first wins (the other is refused);
+* an existing directory is rewritten in place only when asked (``overwrite``), under
+  the directory's exclusive lock; data files go under their content address first,
+  ``golden.json`` is the single commit step, stale data files go after it;
+* a plain :meth:`read` needs no lock: it retries when a commit happened under it,
+  so it sees one consistent version; a reader that must see the *same* version
+  across several reads (the fixtures' check, which reads the set and then its
+  files again to report) holds :func:`~repro_golden.core.locking.directory_lock`
+  shared for that span.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Callable
 from pathlib import Path
 
-from repro_golden.core.atomic import write_bytes_atomic, write_text_atomic
+from repro_golden.core.atomic import atomic_directory, write_bytes_atomic, write_text_atomic
 from repro_golden.core.digest import array_digest, bytes_digest
 from repro_golden.core.expectations import Expectation, merged
 from repro_golden.core.golden_format import (
@@ -30,7 +47,7 @@ from repro_golden.core.golden_full import decode_full, encode_full
 from repro_golden.core.golden_types import Golden
 from repro_golden.core.locking import directory_lock
 from repro_golden.core.names import MANIFEST
-from repro_golden.errors import GoldenFileError
+from repro_golden.errors import GoldenFileError, OutputExistsError
 
 _READ_ATTEMPTS = 5
 _DATA_KINDS = ("sketch", "full")
@@ -46,14 +63,53 @@ class GoldenStore:
     def manifest(self) -> Path:
         return self.directory / MANIFEST
 
+    def publish(
+        self, write: Callable[[Path], object], *, overwrite: bool, what: str = "golden files"
+    ) -> Path:
+        """Publish what ``write(directory)`` writes as this golden set; returns ``golden.json``.
+
+        The one publish policy (module docs), decided and carried out under the
+        directory's exclusive lock, so two publishers (xdist workers, two CLI runs) take
+        turns: a directory that does not exist is staged and renamed into place whole;
+        an existing one is rewritten in place when ``overwrite``, and refused otherwise
+        (:class:`~repro_golden.errors.OutputExistsError`, exit 2). ``write`` writes
+        the golden files (and anything that belongs with them, like the oracle
+        section) into the directory it is given.
+        """
+        with directory_lock(self.directory):  # publishers of one directory take turns
+            if not self.directory.exists():
+                with atomic_directory(self.directory, what=what) as staging:
+                    write(staging)
+                return self.manifest
+            if not overwrite:
+                raise OutputExistsError(
+                    "output exists (golden files); pass overwrite (CLI: --overwrite, "
+                    "pytest: --force-regen) to rewrite them",
+                    path=self.directory,
+                )
+            write(self.directory)
+        return self.manifest
+
+    def recorded_case(self) -> str | None:
+        """The case name ``golden.json`` records, ``None`` when it records none or cannot be
+        read as JSON. Read from the manifest alone (no verification of the data files), so
+        that a damaged set of *another* case is still recognized and never rewritten."""
+        try:
+            data = json.loads(self._manifest_bytes(missing_ok=True) or b"null")
+        except (GoldenFileError, ValueError):
+            return None
+        case = data.get("case") if isinstance(data, dict) else None
+        return case if isinstance(case, str) else None
+
     def write(self, golden: Golden) -> Path:
         """Write the data files under their digests, then commit ``golden.json`` atomically.
 
         Writers of one directory are serialized by an exclusive lock (a file in the
         temp dir keyed by the resolved directory, so nothing is added to the golden
         directory): without it, two concurrent writers of different content could
-        each remove the other's freshly committed data file as stale. Readers need no
-        lock (:meth:`read` retries when the manifest changed under it). Temp files
+        each remove the other's freshly committed data file as stale. A plain
+        :meth:`read` needs no lock (it retries when the manifest changed under it; see
+        the module docs for readers that need one version across reads). Temp files
         left in the directory by writers killed mid-write are removed under the lock.
         """
         blobs = {"sketch": encode_sketch(golden)}

@@ -235,16 +235,16 @@ class GoldenRegressionFixture(_RegressionCheck):
             record = expected_case
         _used(self._request, target)
         _usable_or_fail(embeddings)
-        existed = target.exists()
 
         def dump(path: Path) -> None:
             from repro_golden.api import write_golden
+            from repro_golden.core.golden_store import GoldenStore
 
             directory = path.parent
             if directory == obtained_dir:
                 write_golden(embeddings, directory, case=record)
                 return
-            recorded = _recorded_case(directory)
+            recorded = GoldenStore(directory).recorded_case()
             wanted = _case_name(record) or self._case_name
             if recorded is not None and wanted is not None and recorded != wanted:
                 pytest.fail(
@@ -254,19 +254,12 @@ class GoldenRegressionFixture(_RegressionCheck):
                     pytrace=False,
                 )
             keep_case = record if record is not None else recorded
-            try:
-                with _locked(directory):
-                    if (directory / GOLDEN_MANIFEST).is_file():
-                        write_golden(embeddings, directory, case=keep_case)
-                    else:  # new: published whole, or not at all
-                        with atomic_directory(
-                            directory, overwrite=True, what="golden files"
-                        ) as tmp:
-                            write_golden(embeddings, tmp, case=keep_case)
-            except BaseException:
-                if not existed:
-                    _remove_if_empty(directory)
-                raise
+            # The store's one publish policy: new sets staged and published whole,
+            # existing ones rewritten in place, publishers taking turns under its lock.
+            GoldenStore(directory).publish(
+                lambda staging: write_golden(embeddings, staging, case=keep_case),
+                overwrite=True,
+            )
 
         def compare(obtained: Path, expected: Path) -> None:
             __tracebackhide__ = True
@@ -333,18 +326,6 @@ def _case_name(record: str | Mapping[str, Any] | None) -> str | None:
     return record
 
 
-def _recorded_case(directory: Path) -> str | None:
-    """The case recorded in an existing ``golden.json`` (None: absent or unreadable)."""
-    import json
-
-    try:
-        data = json.loads((directory / GOLDEN_MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    case = data.get("case") if isinstance(data, dict) else None
-    return case if isinstance(case, str) else None
-
-
 def _reference_case_or_fail(store: Path, expected_case: str) -> None:
     __tracebackhide__ = True
     from repro_golden.core.embeddings import EmbeddingsStore
@@ -362,11 +343,6 @@ def _reference_case_or_fail(store: Path, expected_case: str) -> None:
             f"{expected_case!r}",
             pytrace=False,
         )
-
-
-def _remove_if_empty(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        directory.rmdir()
 
 
 def _zarr_marker(store: Path, fallback: Path | None = None) -> str:
