@@ -71,3 +71,45 @@ def test_calibrate_without_the_predict_extra_says_which_to_install(
     monkeypatch.setitem(sys.modules, "lightning.pytorch", None)
     assert main(["calibrate", str(case), "--golden", str(tmp_path / "golden")]) == 2
     assert "repro-golden[predict]" in capsys.readouterr().err
+
+
+def _run(write_store: Writer, name: str, emb: object, **provenance: object) -> EmbeddingsStore:
+    """A store as a prediction records it (case name, checkpoint, environment)."""
+    import json
+
+    from repro_golden.core.fingerprint import EnvironmentFingerprint
+
+    env = EnvironmentFingerprint(
+        torch="2.14.1", device_type="cpu", cpu_capability="AVX512", num_threads=2, batch_size=64
+    )
+    recorded = {
+        "case_name": "demo",
+        "checkpoint": {"file": "model.ckpt", "digest": "xxh3_128:00"},
+        "environment": env.to_dict(),
+        **provenance,
+    }
+    return EmbeddingsStore(write_store(name, emb.with_(uns=json.dumps(recorded))))  # type: ignore[attr-defined]
+
+
+def test_foreign_evidence_never_loosens_this_environment(write_store: Writer) -> None:
+    """Verdicts v3 red team: an --against store of another case or checkpoint is refused;
+    one of this same environment proposes nothing; only this environment's runs decide."""
+    from repro_golden.core.calibrate import calibrate
+    from repro_golden.core.expectations import ExpectationKind
+
+    emb = make_embeddings()
+    runs = [_run(write_store, f"run{i}", emb) for i in (1, 2)]
+    floor = ToleranceSpec(1e-5, 1e-4)
+    scaled = emb.with_(X=(emb.X * np.float32(1.05)).astype(np.float32))
+    other_case = _run(write_store, "other_case", scaled, case_name="another")
+    with pytest.raises(InputError, match="of case 'another'"):
+        calibrate(runs, case_name="demo", golden=None, against=[other_case], floor=floor)
+    other_ckpt = _run(
+        write_store, "other_ckpt", scaled, checkpoint={"file": "m.ckpt", "digest": "xxh3_128:01"}
+    )
+    with pytest.raises(InputError, match="inputs changed: checkpoint"):
+        calibrate(runs, case_name="demo", golden=None, against=[other_ckpt], floor=floor)
+    drifted_here = _run(write_store, "drifted_here", scaled)
+    result = calibrate(runs, case_name="demo", golden=None, against=[drifted_here], floor=floor)
+    assert [p.kind for p in result.proposals] == [ExpectationKind.IDENTICAL]
+    assert any("same environment" in e.title for e in result.entries)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _table(title: str, drift: dict[str, Any]) -> list[str]:
+def _table(title: str, drift: Mapping[str, Any]) -> list[str]:
     return [f"  {title}"] + [f"    {name:<14} {d.describe()}" for name, d in drift.items()]
 
 
@@ -77,11 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
     require_predict_extra("torch", "lightning", "anndata")
     from repro_golden.config.load import load_case
-    from repro_golden.core.calibrate import DEFAULT_MARGIN, propose, store_drift
+    from repro_golden.core.calibrate import DEFAULT_MARGIN, calibrate
     from repro_golden.core.embeddings import EmbeddingsStore
-    from repro_golden.core.expectations import Expectation, ExpectationKind
     from repro_golden.core.golden_store import GoldenStore
-    from repro_golden.core.golden_summarize import store_environment
     from repro_golden.errors import ConfigError, InputError
 
     case = load_case(args.config)
@@ -107,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = GoldenStore(golden_dir)
     golden = store.read(expected_case=case.name) if store.manifest.is_file() else None
+    against = [EmbeddingsStore(path) for path in args.against]  # a bad path: before predicting
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="repro-golden-calibrate-") as tmp:
         runs = []
@@ -125,80 +125,21 @@ def run(args: argparse.Namespace) -> int:
                 return EXIT_REGRESSION
             runs.append(EmbeddingsStore(result.path))
         first = runs[0]
-        here = store_environment(first)
-        if here is None:
-            raise InputError("the prediction recorded no environment", path=first.path)
+        calibration = calibrate(
+            runs,
+            case_name=case.name,
+            golden=golden,
+            against=against,
+            floor=case.tolerance,
+            margin=margin,
+        )
+        here = calibration.here
         lines.append(f"calibrate {case.name} in {here.label()} ({here.key}), margin {margin:g}")
-        local = [store_drift(r, first) for r in runs[1:]]
-        for i, drift in enumerate(local, start=2):
-            lines += _table(f"run {i} vs run 1 (run-to-run)", drift)
-        if golden is not None and golden.full is not None:
-            full = golden.full
-            offsets = {f.name: (f.offset, f.offset + f.rows) for f in golden.fovs}
-
-            def rows(fov: str, array: str) -> Any:
-                return full.rows(array, *offsets[fov])
-
-            vs_golden = store_drift(first, {name: rows for name in full.arrays})
-            lines += _table("run 1 vs the golden full copy", vs_golden)
-            local.append(vs_golden)
-        floor = case.tolerance
-        tolerance = propose(local, margin=margin, floor=floor)
-        if (
-            golden is not None
-            and golden.full is None
-            and golden.dataset_digest != first_digest(first)
-        ):
-            from repro_golden.core.tolerance import ArrayTolerances
-
-            lines.append(
-                "  note: the golden set has no full copy and differs from run 1, so drift "
-                "against it cannot be measured; `identical` is not proposed"
+        for entry in calibration.entries:
+            lines += (
+                [f"  {entry.title}"] if entry.drift is None else _table(entry.title, entry.drift)
             )
-            tolerance = tolerance or ArrayTolerances(floor)
-        evidence = f"calibrate: {args.runs} runs here"
-        if tolerance is None:
-            proposals = [
-                Expectation(
-                    here,
-                    ExpectationKind.IDENTICAL,
-                    evidence=f"{evidence} matched the golden values bit for bit",
-                )
-            ]
-        else:
-            proposals = [
-                Expectation(
-                    here,
-                    ExpectationKind.TOLERANCE,
-                    tolerance,
-                    evidence=f"{evidence}; atol = {margin:g} x max |diff|",
-                    calibration={n: d.to_dict() for n, d in local[-1].items()},
-                )
-            ]
-        for path in args.against:
-            other = EmbeddingsStore(path)
-            refuse_foreign(other, first, case_name=case.name)
-            drift = store_drift(other, first)
-            lines += _table(f"{path} vs run 1 (cross-environment)", drift)
-            env = store_environment(other)
-            if env is None or not env.is_known:
-                lines.append("    (no environment recorded: nothing to key an expectation by)")
-                continue
-            if env.key == here.key:  # never loosens this environment's own expectation
-                lines.append("    (same environment as the runs here: nothing proposed for it)")
-                continue
-            proposed = propose([drift], margin=margin, floor=floor)
-            kind = ExpectationKind.IDENTICAL if proposed is None else ExpectationKind.TOLERANCE
-            proposals.append(
-                Expectation(
-                    env,
-                    kind,
-                    proposed,
-                    evidence=f"calibrate: {path} against a run in {here.label()}; "
-                    f"atol = {margin:g} x max |diff|",
-                    calibration={n: d.to_dict() for n, d in drift.items()},
-                )
-            )
+        proposals = calibration.proposals
         lines.append("  proposed:")
         lines += [f"    {p.describe()}" for p in proposals]
         if not args.force_regen:
@@ -215,39 +156,3 @@ def run(args: argparse.Namespace) -> int:
             lines.append(f"  recorded in {manifest}")
     print("\n".join(lines))
     return EXIT_OK
-
-
-def refuse_foreign(other: Any, first: Any, *, case_name: str) -> None:
-    """:class:`InputError` (exit 2) when ``other`` is not a run of this case on these inputs.
-
-    Drift measured against another case's store (another checkpoint, other inputs)
-    is not drift of an environment: recording it would loosen the golden set.
-    """
-    from repro_golden.core.inputs import InputsRecord, compare_inputs
-    from repro_golden.errors import InputError
-
-    theirs, ours = other.provenance() or {}, first.provenance() or {}
-    recorded = theirs.get("case_name")
-    if isinstance(recorded, str) and recorded != case_name:
-        raise InputError(
-            f"--against store is of case {recorded!r}, expected {case_name!r}",
-            path=other.path,
-            key="uns.repro_golden.case_name",
-        )
-    inputs = compare_inputs(
-        InputsRecord.from_provenance(ours), InputsRecord.from_provenance(theirs)
-    )
-    if inputs.inputs_changed:
-        raise InputError(
-            f"--against store was predicted from other inputs ({inputs.describe()}): "
-            "its drift says nothing about an environment",
-            path=other.path,
-            key="uns.repro_golden.input_record",
-        )
-
-
-def first_digest(store: Any) -> str:
-    """The dataset digest of ``store`` (one streaming pass)."""
-    from repro_golden.core.golden_summarize import summarize
-
-    return summarize(store, full_copy_limit=0).dataset_digest

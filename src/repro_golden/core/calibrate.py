@@ -6,7 +6,10 @@ measures the largest absolute difference, its 99.9th percentile, the mean
 absolute difference and the smallest per-row cosine similarity, FOV by FOV, so
 memory stays at one FOV block per side. A proposal is ``identical`` where every
 run matched bit for bit, else ``atol = margin x max |diff|`` (rtol 0): the margin
-is stated in the report and recorded with the expectation. Torch-free.
+is stated in the report and recorded with the expectation. :func:`calibrate` makes
+every decision (what is proposed for which environment, what is refused); the
+``calibrate`` command predicts, prints its account and records under
+``--force-regen``. Torch-free.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ import numpy as np
 
 from repro_golden.core.digest import index_digest
 from repro_golden.core.embeddings import EmbeddingsStore
+from repro_golden.core.expectations import Expectation, ExpectationKind
+from repro_golden.core.fingerprint import EnvironmentFingerprint
+from repro_golden.core.golden_types import Golden
+from repro_golden.core.inputs import compare_inputs
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 from repro_golden.errors import InputError
 
@@ -152,3 +159,146 @@ def propose(
         worst = max(drift[name].max_abs for drift in drifts if name in drift)
         arrays[name] = ToleranceSpec(max(floor.atol, margin * worst), floor.rtol, floor.equal_nan)
     return ArrayTolerances.of(floor, arrays)
+
+
+@dataclass(frozen=True)
+class CalibrationEntry:
+    """One line of a calibration's account: a drift table (``drift``) or a note (``None``)."""
+
+    title: str
+    drift: Mapping[str, Drift] | None = None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What calibration measured here and what it proposes to record.
+
+    ``entries`` is the account in the order the command prints it; ``proposals`` the
+    expectations ``--force-regen`` records (this environment's first).
+    """
+
+    here: EnvironmentFingerprint
+    margin: float
+    entries: tuple[CalibrationEntry, ...]
+    proposals: tuple[Expectation, ...]
+
+
+def refuse_foreign(other: EmbeddingsStore, first: EmbeddingsStore, *, case_name: str) -> None:
+    """:class:`InputError` (exit 2) when ``other`` is not a run of this case on these inputs.
+
+    Drift measured against another case's store (another checkpoint, other inputs)
+    is not drift of an environment: recording it would loosen the golden set.
+    """
+    recorded = other.parsed_provenance().case_name
+    if recorded is not None and recorded != case_name:
+        raise InputError(
+            f"--against store is of case {recorded!r}, expected {case_name!r}",
+            path=other.path,
+            key="uns.repro_golden.case_name",
+        )
+    inputs = compare_inputs(first.parsed_provenance().inputs, other.parsed_provenance().inputs)
+    if inputs.inputs_changed:
+        raise InputError(
+            f"--against store was predicted from other inputs ({inputs.describe()}): "
+            "its drift says nothing about an environment",
+            path=other.path,
+            key="uns.repro_golden.input_record",
+        )
+
+
+def calibrate(
+    runs: Sequence[EmbeddingsStore],
+    *,
+    case_name: str,
+    golden: Golden | None,
+    against: Sequence[EmbeddingsStore] = (),
+    floor: ToleranceSpec,
+    margin: float = DEFAULT_MARGIN,
+) -> Calibration:
+    """Measure ``runs`` (two or more predictions here) and ``against`` stores; propose.
+
+    This environment gets ``identical`` when every run matched run 1 and the golden
+    values bit for bit, else a tolerance of ``margin`` x the largest |diff| (never
+    below ``floor``, the case tolerance). Each ``against`` store of another known
+    environment gets a proposal of its own; one of this same environment proposes
+    nothing (it can never loosen this environment's expectation), and one of another
+    case or other inputs is refused (:func:`refuse_foreign`).
+    """
+    first = runs[0]
+    here = first.parsed_provenance().environment
+    if here is None:
+        raise InputError("the prediction recorded no environment", path=first.path)
+    entries: list[CalibrationEntry] = []
+    local = [store_drift(r, first) for r in runs[1:]]
+    entries += [
+        CalibrationEntry(f"run {i} vs run 1 (run-to-run)", d) for i, d in enumerate(local, 2)
+    ]
+    if golden is not None and golden.full is not None:
+        full = golden.full
+        offsets = {f.name: (f.offset, f.offset + f.rows) for f in golden.fovs}
+
+        def rows(fov: str, array: str) -> np.ndarray:
+            return full.rows(array, *offsets[fov])
+
+        vs_golden = store_drift(first, {name: rows for name in full.arrays})
+        entries.append(CalibrationEntry("run 1 vs the golden full copy", vs_golden))
+        local.append(vs_golden)
+    tolerance = propose(local, margin=margin, floor=floor)
+    if golden is not None and golden.full is None:
+        from repro_golden.core.golden_summarize import summarize
+
+        if golden.dataset_digest != summarize(first, full_copy_limit=0).dataset_digest:
+            entries.append(
+                CalibrationEntry(
+                    "note: the golden set has no full copy and differs from run 1, so drift "
+                    "against it cannot be measured; `identical` is not proposed"
+                )
+            )
+            tolerance = tolerance or ArrayTolerances(floor)
+    evidence = f"calibrate: {len(runs)} runs here"
+    if tolerance is None:
+        proposals = [
+            Expectation(
+                here,
+                ExpectationKind.IDENTICAL,
+                evidence=f"{evidence} matched the golden values bit for bit",
+            )
+        ]
+    else:
+        proposals = [
+            Expectation(
+                here,
+                ExpectationKind.TOLERANCE,
+                tolerance,
+                evidence=f"{evidence}; atol = {margin:g} x max |diff|",
+                calibration={n: d.to_dict() for n, d in local[-1].items()},
+            )
+        ]
+    for other in against:
+        refuse_foreign(other, first, case_name=case_name)
+        drift = store_drift(other, first)
+        entries.append(CalibrationEntry(f"{other.path} vs run 1 (cross-environment)", drift))
+        env = other.parsed_provenance().environment
+        if env is None or not env.is_known:
+            entries.append(
+                CalibrationEntry("  (no environment recorded: nothing to key an expectation by)")
+            )
+            continue
+        if env.key == here.key:
+            entries.append(
+                CalibrationEntry("  (same environment as the runs here: nothing proposed for it)")
+            )
+            continue
+        proposed = propose([drift], margin=margin, floor=floor)
+        kind = ExpectationKind.IDENTICAL if proposed is None else ExpectationKind.TOLERANCE
+        proposals.append(
+            Expectation(
+                env,
+                kind,
+                proposed,
+                evidence=f"calibrate: {other.path} against a run in {here.label()}; "
+                f"atol = {margin:g} x max |diff|",
+                calibration={n: d.to_dict() for n, d in drift.items()},
+            )
+        )
+    return Calibration(here, margin, tuple(entries), tuple(proposals))
