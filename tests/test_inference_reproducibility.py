@@ -295,7 +295,8 @@ def test_gpu_run_to_run_identical(
     tmp_path: Path,
     repro_note: Callable[[str], None],
 ) -> None:
-    """Two GPU predictions of the case are bit-identical when the case asks for determinism."""
+    """Two GPU predictions of the case are bit-identical when the case asks for determinism,
+    and within the case tolerance when it does not (a bound either way)."""
     from repro_golden.api import compare_embeddings
     from repro_golden.core.tolerance import ToleranceSpec
     from repro_golden.inference.predict import predict
@@ -309,6 +310,9 @@ def test_gpu_run_to_run_identical(
     repro_note(f"{prepared_case.name}: GPU run-to-run on {device}: {verdict} (report {paths[1]})")
     if case.numerics.deterministic:
         assert report.passed, report.render_terminal(max_rows=20)
+    else:
+        bounded = compare_embeddings(prediction.path, second.path, tolerance=case.tolerance)
+        assert bounded.passed, bounded.render_terminal(max_rows=20)
 
 
 @pytest.mark.gpu
@@ -320,8 +324,10 @@ def test_gpu_vs_cpu_reported(
     tmp_path: Path,
     repro_note: Callable[[str], None],
 ) -> None:
-    """GPU and CPU embeddings of an example case, compared and reported (not asserted equal:
-    different kernels round differently; the report measures by how much)."""
+    """GPU and CPU embeddings of an example case: not bit-equal (other kernels round
+    differently), but within the case tolerance when the case computes in full float32
+    (no TF32); the report measures by how much. With TF32 the truth rung judges instead
+    (``check --precision tf32`` against golden files with an oracle section)."""
     from repro_golden.api import compare_embeddings
     from repro_golden.inference.predict import predict
 
@@ -339,3 +345,10 @@ def test_gpu_vs_cpu_reported(
     verdict = "within the case tolerance" if report.passed else "outside the case tolerance"
     repro_note(f"{prepared_case.name}: GPU ({device}) vs CPU: {verdict} (report {paths[1]})")
     repro_note(report.render_terminal(max_rows=5))
+    if case.numerics.tf32:
+        pytest.skip(
+            f"{prepared_case.name} computes with TF32 (matmul_precision "
+            f"{case.numerics.matmul_precision}): measured and reported above; its bound is the "
+            "oracle's TF32 budget, not the case tolerance"
+        )
+    assert report.passed, report.render_terminal(max_rows=20)
