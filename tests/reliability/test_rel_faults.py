@@ -223,3 +223,49 @@ def test_full_disk_under_the_lab_writer_is_exit_2_and_leaves_nothing(
     assert str(out) in line
     assert "INFER-02" not in result.stdout
     assert list(small_disk.iterdir()) == []
+
+
+def test_full_disk_calibrate_force_regen_leaves_nothing(
+    small_disk: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``calibrate --force-regen`` to a new golden folder on a full disk: exit 2, and no
+    ``sketch-*.bin`` left behind (it used to write the new set in place, not staged)."""
+    import json
+    import shutil
+    import types
+
+    import repro_golden.inference.predict as predict_module
+    from repro_golden.cli import main
+    from repro_golden.core.fingerprint import EnvironmentFingerprint
+
+    pytest.importorskip("lightning")
+    env = EnvironmentFingerprint(torch="2.14.1", device_type="cpu", num_threads=1, batch_size=4)
+    provenance = json.dumps({"case_name": "tiny", "environment": env.to_dict()})
+    data = arrays(rows_per_fov=2000, width=64, proj=8)
+    store = write_store(tmp_path / "run.zarr", data, chunk_rows=500)
+    import zarr
+
+    uns = zarr.open_group(str(store), mode="r+").require_group("uns")
+    uns.create_array("repro_golden", shape=(), dtype=str)[()] = provenance
+
+    def copy(case: object, *, output: Path, **_: object) -> object:
+        shutil.copytree(store, output)
+        return types.SimpleNamespace(path=output)
+
+    monkeypatch.setattr(predict_module, "predict", copy)
+    case = tmp_path / "case.yaml"
+    case.write_text(
+        "schema: repro-golden/case/1\nname: tiny\ncheckpoint: model.ckpt\n"
+        "model: {backbone: convnext_tiny, in_channels: 1, in_stack_depth: 1, embedding_dim: 64,"
+        " projection_dim: 8}\n"
+        "data: {data_path: plate.zarr, tracks_path: tracks.zarr, source_channel: [Phase3D],"
+        " z_range: [0, 1]}\n"
+    )
+    out = small_disk / "golden"
+    status = main(["calibrate", str(case), "--golden", str(out), "--force-regen"])
+    assert status == 2, capsys.readouterr()
+    assert "no space left on device" in capsys.readouterr().err
+    assert list(small_disk.iterdir()) == []
