@@ -1,9 +1,9 @@
 """``cpu_model`` and the capture: the processor model enters every recorded fingerprint.
 
-``runner.cpu_model`` (standard library, since the runner runs in the lab's
-interpreter) is the one reader of ``/proc/cpuinfo``; ``capture_fingerprint``, used
-by the builtin pipeline, reads the environment through the runner's
-``environment``, so both pipelines record the same fields.
+``probes.cpu_model`` (standard library, since the lightning runner imports it in
+the lab's interpreter) is the one reader of ``/proc/cpuinfo``; ``capture_fingerprint``,
+used by the builtin pipeline, reads the environment through ``probes.environment``
+as the runner does, so both pipelines record the same fields.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from repro_golden.inference.pipelines.runner import cpu_model
+from repro_golden.inference.probes import cpu_model
 
 AMD = """processor\t: 0
 vendor_id\t: AuthenticAMD

@@ -17,9 +17,10 @@ import pytest
 
 from repro_golden.config.case import LightningSpec
 from repro_golden.errors import StorageError
-from repro_golden.inference.pipelines import runner
 from repro_golden.inference.pipelines.base import PipelineFailedError
 from repro_golden.inference.pipelines.lightning import RunnerEvents, _check_rows, _raise_for
+from repro_golden.inference.pipelines.runner import protocol
+from repro_golden.inference.probes import ROW_KEYS
 from repro_golden.interrupts import Interrupted
 
 
@@ -51,7 +52,7 @@ def test_storage_fault_names_the_output_and_the_space(tmp_path: Path) -> None:
     failed = {"phase": "predict", "exception": "OSError", "message": "[Errno 28]"}
     failed["storage"] = {"errno": 28, "strerror": "No space left on device", "filename": None}
     with pytest.raises(StorageError) as caught:
-        _raise(runner.EXIT_PIPELINE, _events(failed=failed), tmp_path)
+        _raise(protocol.EXIT_PIPELINE, _events(failed=failed), tmp_path)
     assert str(tmp_path / "out.zarr") in str(caught.value)
     assert "cannot write the lab's writer output: no space left on device" in str(caught.value)
 
@@ -61,7 +62,7 @@ class _Store:
 
     def __init__(self, ids: list[int]) -> None:
         self.num_rows = len(ids)
-        self.index_columns = runner.ROW_KEYS
+        self.index_columns = ROW_KEYS
         self._columns = {
             "fov_name": np.asarray(["/A/1/0"] * len(ids), dtype=object),
             "track_id": np.asarray(ids),
@@ -78,7 +79,7 @@ def _ranks(tmp_path: Path, shares: list[list[int]]) -> Path:
         {"rank": r, "cells": len(ids), "batches": 1, "keys": [["A/1/0", i, 0, i] for i in ids]}
         for r, ids in enumerate(shares)
     ]
-    (tmp_path / runner.PREDICTED_ROWS).write_text(json.dumps({"ranks": ranks}))
+    (tmp_path / protocol.PREDICTED_ROWS).write_text(json.dumps({"ranks": ranks}))
     return tmp_path
 
 

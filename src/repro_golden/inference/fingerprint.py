@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from repro_golden.inference.probes import environment
+
 
 def capture_fingerprint(*, batch_size: int | None, device: Any) -> dict[str, Any]:
     """The environment fingerprint of this process for a run on ``device`` (JSON form).
@@ -23,7 +25,6 @@ def capture_fingerprint(*, batch_size: int | None, device: Any) -> dict[str, Any
     import torch
 
     from repro_golden.core.fingerprint import EnvironmentFingerprint
-    from repro_golden.inference.pipelines.runner import environment
 
     name = str(getattr(device, "type", device) or "cpu").split(":")[0].lower()
     device_type = "cuda" if name in ("gpu", "cuda") else name
@@ -36,5 +37,5 @@ def capture_fingerprint(*, batch_size: int | None, device: Any) -> dict[str, Any
             suffix = str(device).partition(":")[2]
             index = int(suffix) if suffix.isdigit() else 0
         target = torch.device("cuda", index)
-    # Validated through the type: a field the runner got wrong fails here, not in a check.
+    # Validated through the type: a field the probe got wrong fails here, not in a check.
     return EnvironmentFingerprint.from_mapping(environment(target, batch_size)).to_dict()

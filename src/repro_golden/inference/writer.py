@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from repro_golden.core.atomic import atomic_directory, refuse_existing
 from repro_golden.core.stages import DIGEST_ALGORITHM, STAGES_SCHEMA
 from repro_golden.errors import DataError
+from repro_golden.inference.probes import batch_stage_record
 from repro_golden.inference.store_provenance import ZARR_V2_NOTICE as _ZARR_V2_NOTICE
 from repro_golden.inference.store_provenance import attach_provenance as attach_provenance
 
@@ -223,8 +224,6 @@ class EmbeddingWriter(BasePredictionWriter):
         dataloader_idx: int = 0,
     ) -> None:
         """Keep this batch's rows (on CPU) and its stage digests."""
-        from repro_golden.inference.pipelines.runner import batch_stage_record
-
         self._collected.add(prediction)
         record = batch_stage_record(batch, prediction, batch_idx)
         record["rank"] = trainer.global_rank

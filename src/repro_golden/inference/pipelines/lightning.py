@@ -1,8 +1,9 @@
 """The ``lightning`` pipeline: the lab's LightningCLI config, its classes, its interpreter.
 
-:mod:`~repro_golden.inference.pipelines.runner` runs in the interpreter the
-case names (a subprocess, even when it is this one, so the lab's imports and
-global state never mix with ours). This side writes the runner's spec, streams
+The runner (the package :mod:`~repro_golden.inference.pipelines.runner`, its
+``__main__.py`` run by path) runs in the interpreter the case names (a
+subprocess, even when it is this one, so the lab's imports and global state
+never mix with ours). This side writes the runner's spec, streams
 its progress, turns its exit into a verdict, and publishes the output:
 
 - exit 0: the writer's store (at a private path beside the output) is opened
@@ -56,7 +57,6 @@ from repro_golden.core.atomic import (
 )
 from repro_golden.core.stages import DIGEST_ALGORITHM, STAGES_SCHEMA
 from repro_golden.errors import CheckpointError, ConfigError, EmbeddingsError, StorageError
-from repro_golden.inference.pipelines import runner
 from repro_golden.inference.pipelines.base import (
     Infer01FailedError,
     Infer01Outcome,
@@ -66,12 +66,15 @@ from repro_golden.inference.pipelines.base import (
     PredictionResult,
     RunOptions,
 )
+from repro_golden.inference.pipelines.runner import protocol
+from repro_golden.inference.probes import ROW_KEYS
 from repro_golden.inference.store_provenance import attach_provenance
 
-RUNNER = Path(runner.__file__).resolve()
+#: Run by path (see its docstring for how its modules find each other there).
+RUNNER = Path(protocol.__file__).with_name("__main__.py").resolve()
 _STDERR_TAIL = 60
 #: Seconds the runner's process group gets between SIGTERM and SIGKILL.
-STOP_GRACE = runner.STOP_GRACE
+STOP_GRACE = protocol.STOP_GRACE
 _CIRCULAR_HINT = (
     "; this is a circular import in the code under test: its own entry point may import "
     "modules first (VisCy 0.4.1: viscy.cli); name them with `preimport:` in the case "
@@ -192,7 +195,7 @@ def run_runner(
             process = subprocess.Popen(
                 [python, str(RUNNER), str(spec_path)],
                 cwd=cwd,
-                env={**env, runner.WATCH_FD_VARIABLE: str(watch_read)},
+                env={**env, protocol.WATCH_FD_VARIABLE: str(watch_read)},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -216,9 +219,9 @@ def run_runner(
                 echo.write(line)
 
         def on_stdout(line: str) -> None:
-            if line.startswith(runner.MARKER):
+            if line.startswith(protocol.MARKER):
                 try:
-                    event = json.loads(line[len(runner.MARKER) :])
+                    event = json.loads(line[len(protocol.MARKER) :])
                 except json.JSONDecodeError:  # a line cut short by a kill
                     return
                 events.by_kind[str(event.get("event"))] = event
@@ -377,13 +380,13 @@ def _raise_for(
             key="python",
             path=spec.config,
         )
-    if status == runner.EXIT_ENVIRONMENT and (error := events.get("environment_error")):
+    if status == protocol.EXIT_ENVIRONMENT and (error := events.get("environment_error")):
         raise ConfigError(
             f"the pipeline's interpreter {python} cannot run it: {error.get('error')}",
             key="python",
             path=spec.config,
         )
-    if status == runner.EXIT_IMPORT and (error := events.get("import_error")) is not None:
+    if status == protocol.EXIT_IMPORT and (error := events.get("import_error")) is not None:
         message = str(error.get("error"))
         hint = _CIRCULAR_HINT if "partially initialized module" in message else ""
         raise PipelineImportError(
@@ -391,16 +394,16 @@ def _raise_for(
             path=spec.config,
             key=str(error.get("key")),
         )
-    if status == runner.EXIT_CONFIG and (error := events.get("config_error")) is not None:
+    if status == protocol.EXIT_CONFIG and (error := events.get("config_error")) is not None:
         after = " (after ${VAR} expansion)" if expanded else ""
         raise ConfigError(f"{error.get('error')}{after}", path=spec.config)
-    if status == runner.EXIT_CHECKPOINT and (error := events.get("checkpoint_error")):
+    if status == protocol.EXIT_CHECKPOINT and (error := events.get("checkpoint_error")):
         raise CheckpointError(
             f"checkpoint {error.get('checkpoint')}: {error.get('error')}",
             path=spec.config,
             key="ckpt_path",
         )
-    if status == runner.EXIT_INFER01 and (infer := events.get("infer01")) is not None:
+    if status == protocol.EXIT_INFER01 and (infer := events.get("infer01")) is not None:
         raise Infer01FailedError(Infer01Outcome.from_event(infer), python)
     stop_signals = (signal.SIGINT, signal.SIGTERM)
     stopped = events.get("stopped")
@@ -552,9 +555,9 @@ def _open_store(store: Path, writers: str, output: Path) -> Any:
 
 def _store_keys(store: Any) -> list[tuple[Any, ...]] | None:
     """The store's rows as ``(fov_name, track_id, t, id)`` (None without those columns)."""
-    if any(c not in store.index_columns for c in runner.ROW_KEYS):
+    if any(c not in store.index_columns for c in ROW_KEYS):
         return None
-    columns = [store.read_column(c) for c in runner.ROW_KEYS]
+    columns = [store.read_column(c) for c in ROW_KEYS]
     # FOV names as the runner records them: without leading or trailing slashes.
     return [
         (str(fov).strip("/"), *(int(c[i]) for c in columns[1:])) for i, fov in enumerate(columns[0])
@@ -571,7 +574,7 @@ def _check_rows(
     nor writes from every rank keeps one rank's share, one that writes from
     every rank to one path keeps a mix, and neither raises anything.
     """
-    record = private / runner.PREDICTED_ROWS
+    record = private / protocol.PREDICTED_ROWS
     if not record.is_file():  # a runner of an older version: nothing to compare with
         return
     ranks = json.loads(record.read_text(encoding="utf-8")).get("ranks") or []
