@@ -269,7 +269,8 @@ def lab_python(session: nox.Session) -> str:
     """Python 3.13 (else 3.12) with torch, the modular packages and repro-golden installed in it.
 
     ``REPRO_GOLDEN_LAB_PYTHON`` names an interpreter to use instead (repro-golden
-    and the dynaclr stand-in's ``.pth`` are installed into it all the same). ``.nox/lab`` is built once and reused;
+    and the dynaclr stand-in's ``.pth`` are installed into it all the same).
+    ``.nox/lab`` is built once and reused;
     repro-golden itself is reinstalled from this checkout at every run (a
     wheel, not editable: the lab installs a release).
     """

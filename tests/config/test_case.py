@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from repro_golden.config.case import Case
+from repro_golden.config.load import load_case
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ConfigError
 
@@ -71,7 +71,7 @@ def _write(directory: Path, mapping: dict[str, Any] | str) -> Path:
 
 
 def test_architecture_example_loads(tmp_path: Path) -> None:
-    case = Case.load(_write(tmp_path, _mapping()))
+    case = load_case(_write(tmp_path, _mapping()))
     assert case.name == "example"
     assert case.model.stem_kernel_size == (1, 4, 4)
     assert case.data.batch_size == 64
@@ -91,7 +91,7 @@ def test_paths_are_relative_to_the_case_file_not_the_cwd(
     (tmp_path / "sub").mkdir()
     path = _write(tmp_path / "sub", _mapping(checkpoint="../ckpt/m.ckpt"))
     monkeypatch.chdir(tmp_path)
-    case = Case.load(Path("sub/case.yaml"))
+    case = load_case(Path("sub/case.yaml"))
     assert case.checkpoint.resolve() == (tmp_path / "ckpt" / "m.ckpt").resolve()
     assert case.data.data_path.resolve() == (tmp_path / "sub" / "plate.zarr").resolve()
     assert case.source == Path("sub/case.yaml")
@@ -108,7 +108,7 @@ def test_environment_variables_expand_in_paths(
         reference="${RG_UNSET:-ref}/embeddings.zarr",
     )
     mapping["data"]["data_path"] = "${RG_CLUSTER}/plate.zarr"
-    case = Case.load(_write(tmp_path, mapping))
+    case = load_case(_write(tmp_path, mapping))
     assert case.checkpoint == Path("/hpc/project/model.ckpt")
     assert case.data.data_path == Path("/hpc/project/plate.zarr")
     assert case.reference == tmp_path / "ref" / "embeddings.zarr"
@@ -119,7 +119,7 @@ def test_unset_variable_without_default_names_the_key(
 ) -> None:
     monkeypatch.delenv("RG_UNSET", raising=False)
     with pytest.raises(ConfigError, match="RG_UNSET") as info:
-        Case.load(_write(tmp_path, _mapping(output="${RG_UNSET}/out.zarr")))
+        load_case(_write(tmp_path, _mapping(output="${RG_UNSET}/out.zarr")))
     assert info.value.key == "output"
 
 
@@ -144,14 +144,14 @@ def test_unset_variable_without_default_names_the_key(
 def test_bad_cases_name_the_file_and_key(tmp_path: Path, changes: dict[str, Any], key: str) -> None:
     path = _write(tmp_path, _mapping(**changes))
     with pytest.raises(ConfigError) as info:
-        Case.load(path)
+        load_case(path)
     assert info.value.key == key
     assert info.value.path == path
 
 
 def test_trainer_precision_sets_numerics_precision(tmp_path: Path) -> None:
     mapping = _mapping(trainer={"precision": "bf16-mixed"}, numerics={"seed": 1})
-    case = Case.load(_write(tmp_path, mapping))
+    case = load_case(_write(tmp_path, mapping))
     assert case.numerics.precision == "bf16-mixed"
     assert case.numerics.seed == 1
 
@@ -159,25 +159,25 @@ def test_trainer_precision_sets_numerics_precision(tmp_path: Path) -> None:
 def test_only_safe_yaml(tmp_path: Path) -> None:
     text = "schema: !!python/object/apply:os.system ['echo unsafe']\n"
     with pytest.raises(ConfigError, match="not valid YAML"):
-        Case.load(_write(tmp_path, text))
+        load_case(_write(tmp_path, text))
 
 
 @pytest.mark.parametrize("text", ["- a list\n", "a: [unclosed\n"])
 def test_not_a_mapping_or_not_yaml(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError):
-        Case.load(_write(tmp_path, text))
+        load_case(_write(tmp_path, text))
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read case file"):
-        Case.load(tmp_path / "nope.yaml")
+        load_case(tmp_path / "nope.yaml")
 
 
 def test_loading_a_case_does_not_import_torch(tmp_path: Path) -> None:
     path = _write(tmp_path, _mapping())
     code = (
-        "import sys; from repro_golden.config.case import Case; "
-        f"Case.load({str(path)!r}); "
+        "import sys; from repro_golden.config.load import load_case; "
+        f"load_case({str(path)!r}); "
         "print(sorted(m for m in ('torch', 'timm', 'lightning', 'anndata') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

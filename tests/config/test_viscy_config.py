@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from repro_golden.config.viscy_config import is_viscy_config, load_config, load_viscy_config
+from repro_golden.config.load import load_case
+from repro_golden.config.viscy_config import is_viscy_config
 from repro_golden.errors import ConfigError
 
 
@@ -94,7 +95,7 @@ def test_maps_model_data_trainer_checkpoint_and_writer(
 ) -> None:
     path = _write(tmp_path / "configs", _viscy())
     monkeypatch.chdir(tmp_path)
-    case = load_viscy_config(path)
+    case = load_case(path)
     assert case.name == "predict"
     assert case.model.backbone == "convnext_tiny"
     assert case.model.projection_dim == 32
@@ -118,7 +119,7 @@ def test_load_config_detects_the_kind(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     assert is_viscy_config(_viscy())
     assert not is_viscy_config({"schema": "repro-golden/case/1", "model": {"class_path": "x"}})
-    assert load_config(_write(tmp_path, _viscy())).checkpoint == tmp_path / "ckpt/epoch=99.ckpt"
+    assert load_case(_write(tmp_path, _viscy())).checkpoint == tmp_path / "ckpt/epoch=99.ckpt"
 
 
 def test_defaults_when_the_config_is_silent(
@@ -128,7 +129,7 @@ def test_defaults_when_the_config_is_silent(
     del config["seed_everything"]
     config["trainer"] = {"accelerator": "cpu"}
     monkeypatch.chdir(tmp_path)
-    case = load_viscy_config(_write(tmp_path, config))
+    case = load_case(_write(tmp_path, config))
     assert case.numerics.seed == 42
     assert case.numerics.precision == "32-true"
     assert case.numerics.inference_mode is True
@@ -142,7 +143,7 @@ def test_module_level_ckpt_path_is_a_fallback(
     del config["ckpt_path"]
     config["model"]["init_args"]["ckpt_path"] = "weights.ckpt"
     monkeypatch.chdir(tmp_path)
-    assert load_viscy_config(_write(tmp_path, config)).checkpoint == tmp_path / "weights.ckpt"
+    assert load_case(_write(tmp_path, config)).checkpoint == tmp_path / "weights.ckpt"
 
 
 def _set(config: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
@@ -182,7 +183,7 @@ def test_unsupported_configs_name_the_key(
     monkeypatch.chdir(tmp_path)
     path = _write(tmp_path, _set(_viscy(), dotted, value))
     with pytest.raises(ConfigError) as info:
-        load_viscy_config(path)
+        load_case(path)
     assert info.value.key == key
     assert info.value.path == path
 
@@ -190,8 +191,8 @@ def test_unsupported_configs_name_the_key(
 def test_mapping_never_imports_viscy(tmp_path: Path) -> None:
     path = _write(tmp_path, _viscy())
     code = (
-        "import sys; from repro_golden.config.viscy_config import load_config; "
-        f"load_config({str(path)!r}); print('viscy' in sys.modules, 'torch' in sys.modules)"
+        "import sys; from repro_golden.config.load import load_case; "
+        f"load_case({str(path)!r}); print('viscy' in sys.modules, 'torch' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
@@ -209,4 +210,4 @@ def test_any_config_file_name_gives_a_safe_case_name(
     path = tmp_path / file_name
     path.write_text(yaml.safe_dump(_viscy()))
     monkeypatch.chdir(tmp_path)
-    assert load_viscy_config(path).name == case_name
+    assert load_case(path).name == case_name

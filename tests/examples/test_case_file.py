@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from repro_golden.config.case import Case
+from repro_golden.config.load import load_case
 from repro_golden.examples.cases import CASES
 from repro_golden.examples.inputs import CASE_FILE, TRACKS, TRACKS_FILE, read_tracks
 from repro_golden.inference.data.datamodule import PlateDataModule
@@ -45,7 +45,7 @@ def test_case_file_feeds_the_data_pipeline(
     name: str, fixture: str, anchor_shape: tuple[int, ...], request: pytest.FixtureRequest
 ) -> None:
     directory: Path = request.getfixturevalue(fixture)
-    case = Case.load(directory / CASE_FILE)
+    case = load_case(directory / CASE_FILE)
     assert case.name == name
     assert case.checkpoint == directory.resolve() / "model.ckpt"
     module = PlateDataModule(case.data)
@@ -74,7 +74,7 @@ def test_checkpoint_loads_strictly_and_its_batchnorm_statistics_matter(
         assert not torch.allclose(
             state[key], torch.full_like(state[key], 0.0 if "mean" in key else 1.0)
         )
-    case = Case.load(directory / CASE_FILE)
+    case = load_case(directory / CASE_FILE)
     data = PlateDataModule(case.data)
     data.setup("predict")
     anchor = next(iter(data.predict_dataloader()))["anchor"][:4]

@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     from repro_golden.inference.predict import predict
 
     case_file, output, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    case = Case.load(case_file)
+    case = load_case(case_file)
     trainer = dataclasses.replace(
         case.trainer, devices=devices, strategy="ddp" if devices > 1 else "auto"
     )

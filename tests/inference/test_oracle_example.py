@@ -20,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from repro_golden.cli import main  # noqa: E402
+from repro_golden.config.load import load_case  # noqa: E402
 from repro_golden.core.embeddings import EmbeddingsStore  # noqa: E402
 from repro_golden.core.oracle_format import ORACLE_FILE, read_oracle  # noqa: E402
 from repro_golden.core.oracle_verdict import (  # noqa: E402
@@ -41,11 +42,10 @@ def case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def predicted(case_file: Path) -> Path:
-    from repro_golden.config.case import Case
     from repro_golden.inference.predict import predict
 
     return Path(
-        predict(Case.load(case_file), output=case_file.parent / "emb.zarr", progress=False).path
+        predict(load_case(case_file), output=case_file.parent / "emb.zarr", progress=False).path
     )
 
 
@@ -85,10 +85,10 @@ def oracle(golden_dir: Path) -> object:
 @pytest.fixture(scope="module")
 def emulated(case_file: Path, predicted: Path, oracle: object) -> dict[str, Path]:
     """Stores whose sampled cells come from emulated-device runs: tf32, bf16, tf32 + shift."""
-    from repro_golden.config.viscy_config import load_config
+
     from repro_golden.inference.oracle import load_encoder, load_inputs, run_model
 
-    case = load_config(case_file)
+    case = load_case(case_file)
     data = load_inputs(case, SAMPLE)
     assert data.keys == dict(oracle.keys)  # the same deterministic sample
     model, _ = load_encoder(case)

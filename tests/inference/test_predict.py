@@ -12,6 +12,7 @@ import torch
 from tiny_case import write_tiny_case
 
 from repro_golden.config.case import Case
+from repro_golden.config.load import load_case
 from repro_golden.errors import CheckpointError, ConfigError, DataError, OutputExistsError
 from repro_golden.inference.model.checkpoint import file_digest
 from repro_golden.inference.predict import PredictionResult, predict
@@ -19,7 +20,7 @@ from repro_golden.inference.predict import PredictionResult, predict
 
 @pytest.fixture(scope="module")
 def case(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    return Case.load(write_tiny_case(tmp_path_factory.mktemp("tiny")))
+    return load_case(write_tiny_case(tmp_path_factory.mktemp("tiny")))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import torch
 from tiny_case import write_tiny_case
 
 from repro_golden.api import check_golden, compare_embeddings, write_golden
-from repro_golden.config.case import Case
+from repro_golden.config.load import load_case
 from repro_golden.core.embeddings import EmbeddingsStore
 from repro_golden.core.stages import Stage, first_divergence
 from repro_golden.inference import writer
@@ -27,7 +27,7 @@ from repro_golden.inference.predict import predict
 
 
 def _run(case_file: Path, out: Path, **options: Any) -> dict[str, Any]:
-    predict(Case.load(case_file), output=out, progress=False, **options)
+    predict(load_case(case_file), output=out, progress=False, **options)
     provenance = EmbeddingsStore(out).provenance()
     assert provenance is not None
     return provenance

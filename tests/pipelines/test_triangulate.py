@@ -24,7 +24,7 @@ from tiny_case import write_tiny_case
 
 from repro_golden.api import write_golden
 from repro_golden.cli import main
-from repro_golden.config.case import Case
+from repro_golden.config.load import load_case
 from repro_golden.inference.predict import predict
 from repro_golden.triangulate import Verdict, decide
 
@@ -118,7 +118,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     mapping = yaml.safe_load(case_file.read_text())
     mapping["numerics"] = {"seed": 42, "deterministic": True, "cpu_threads": 1}
     case_file.write_text(yaml.safe_dump(mapping, sort_keys=False))
-    case = Case.load(case_file)
+    case = load_case(case_file)
     predict(case, output=directory / "builtin.zarr", progress=False)
     write_golden(directory / "builtin.zarr", directory / "golden", case="tiny")
     payload = torch.load(directory / mapping["checkpoint"], weights_only=True)

@@ -218,9 +218,7 @@ def test_differing_store_gives_a_precise_failing_outcome(
     bad = write_store(tmp_path / "bad.zarr", _with(edit))
     # Value changes in one FOV of three: by default the identical-by-evidence rung names
     # them (the other FOVs reproduce); without it, the value rung's own status.
-    by_evidence = (
-        {Status.CHANGED_WHILE_REST_REPRODUCES} if status is Status.VIOLATED else {status}
-    )
+    by_evidence = {Status.CHANGED_WHILE_REST_REPRODUCES} if status is Status.VIOLATED else {status}
     for report, statuses in (
         (check_golden(bad, golden), by_evidence),
         (check_golden(bad, golden, reference=reference), by_evidence),

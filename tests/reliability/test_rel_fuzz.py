@@ -24,6 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rel_stores import write_store
 
+from repro_golden.config.case_file import case_from_mapping
+from repro_golden.config.load import load_case
 from repro_golden.core.compare import compare_summaries
 from repro_golden.core.digest import bytes_digest
 from repro_golden.core.embeddings import EmbeddingsStore
@@ -268,11 +270,10 @@ def _viscy_mapping() -> dict[str, Any]:
 
 def test_fuzz_bases_are_valid(tmp_path: Path) -> None:
     """The unmutated mappings load, so the mutations start from valid input."""
-    from repro_golden.config.case import Case
     from repro_golden.config.viscy_config import case_from_viscy
 
     source = tmp_path / "case.yaml"
-    assert Case.from_mapping(_case_mapping(), base_dir=tmp_path, source=source).name == "example"
+    assert case_from_mapping(_case_mapping(), base_dir=tmp_path, source=source).name == "example"
     assert case_from_viscy(_viscy_mapping(), source=source, base_dir=tmp_path).name == "case"
 
 
@@ -281,11 +282,10 @@ def test_fuzz_bases_are_valid(tmp_path: Path) -> None:
 def test_mutated_case_mapping_raises_only_config_errors(
     tmp_path: Path, data: st.DataObject
 ) -> None:
-    from repro_golden.config.case import Case
 
     tree = data.draw(mutated(_case_mapping(), YAML_VALUES))
     with contextlib.suppress(ReproGoldenError):
-        Case.from_mapping(tree, base_dir=tmp_path, source=tmp_path / "case.yaml")
+        case_from_mapping(tree, base_dir=tmp_path, source=tmp_path / "case.yaml")
 
 
 @FUZZ
@@ -305,9 +305,8 @@ def test_mutated_viscy_config_raises_only_config_errors(
 )
 @given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
 def test_arbitrary_case_file_text_raises_only_config_errors(tmp_path: Path, text: str) -> None:
-    from repro_golden.config.case import Case
 
     path = tmp_path / "case.yaml"
     path.write_text(text, encoding="utf-8")
     with contextlib.suppress(ReproGoldenError):
-        Case.load(path)
+        load_case(path)

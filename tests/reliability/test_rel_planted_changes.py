@@ -31,11 +31,11 @@ EVIDENCE = "changed while the rest of this run reproduces the golden bits"
 
 
 def _predict(case_file: Path, out: Path, *, batch_size: int | None = None) -> Path:
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
     from repro_golden.inference.predict import predict
 
     return Path(
-        predict(Case.load(case_file), output=out, batch_size=batch_size, progress=False).path
+        predict(load_case(case_file), output=out, batch_size=batch_size, progress=False).path
     )
 
 

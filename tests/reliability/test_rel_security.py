@@ -19,6 +19,7 @@ import pytest
 from rel_stores import FOVS, arrays, write_store
 
 from repro_golden.api import check_golden, write_golden
+from repro_golden.config.case_file import case_from_mapping
 from repro_golden.core.atomic import safe_component
 from repro_golden.errors import CheckpointError, ConfigError, GoldenFileError
 
@@ -63,21 +64,21 @@ _EVIL_TAGS = [
 
 
 @pytest.mark.parametrize("tag", _EVIL_TAGS, ids=["os.system", "Path.touch", "Popen", "name"])
-@pytest.mark.parametrize("loader", ["Case.load", "load_config", "load_viscy_config"])
-def test_yaml_python_tags_cannot_run_code(tmp_path: Path, tag: str, loader: str) -> None:
-    from repro_golden.config import viscy_config
-    from repro_golden.config.case import Case
+@pytest.mark.parametrize("kind", ["case file", "LightningCLI config", "plugin case reader"])
+def test_yaml_python_tags_cannot_run_code(tmp_path: Path, tag: str, kind: str) -> None:
+    """Every way a YAML file is read (the one loader, for both kinds of file it sniffs, and
+    the plugin's reader of collected case files) refuses tags that would run code."""
+    from repro_golden.config.case import read_yaml_mapping
+    from repro_golden.config.load import load_case
 
-    load = {
-        "Case.load": Case.load,
-        "load_config": viscy_config.load_config,
-        "load_viscy_config": viscy_config.load_viscy_config,
-    }[loader]
     marker = tmp_path / "pwned"
     path = tmp_path / "case.yaml"
-    path.write_text(
-        "schema: repro-golden/case/1\nname: " + tag.format(marker=marker) + "\nmodel: {}\n"
-    )
+    evil = tag.format(marker=marker)
+    if kind == "LightningCLI config":
+        path.write_text("model: {class_path: " + evil + "}\n")
+    else:
+        path.write_text("schema: repro-golden/case/1\nname: " + evil + "\nmodel: {}\n")
+    load = read_yaml_mapping if kind == "plugin case reader" else load_case
     with pytest.raises(ConfigError, match="not valid YAML") as info:
         load(path)
     assert info.value.path == path
@@ -89,7 +90,6 @@ _BAD_NAMES = ["../escape", "a/b", "/abs", "..", ".hidden", "-flag", "a\\b", "x\0
 
 @pytest.mark.parametrize("name", _BAD_NAMES)
 def test_case_names_cannot_become_paths_out_of_the_golden_root(tmp_path: Path, name: str) -> None:
-    from repro_golden.config.case import Case
     from repro_golden.examples.fixtures import default_inputs_path
 
     with pytest.raises(ConfigError, match="path separators") as info:
@@ -100,7 +100,7 @@ def test_case_names_cannot_become_paths_out_of_the_golden_root(tmp_path: Path, n
     path = tmp_path / "case.yaml"
     path.write_text(json.dumps({"schema": "repro-golden/case/1", "name": name}))
     with pytest.raises(ConfigError) as info:
-        Case.from_mapping(
+        case_from_mapping(
             {
                 "schema": "repro-golden/case/1",
                 "name": name,

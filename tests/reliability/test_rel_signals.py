@@ -178,7 +178,7 @@ from repro_golden.config.case import Case
 from repro_golden.inference.predict import predict
 
 def test_predict_in_process():
-    predict(Case.load({case!r}), output={out!r})
+    predict(load_case({case!r}), output={out!r})
 
 def test_after():
     pass

@@ -47,11 +47,11 @@ def case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def predicted(case_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
     from repro_golden.inference.predict import predict
 
     out = tmp_path_factory.mktemp("predicted") / "emb.zarr"
-    return Path(predict(Case.load(case_file), output=out, progress=False).path)
+    return Path(predict(load_case(case_file), output=out, progress=False).path)
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +63,11 @@ def golden_here(predicted: Path, case_file: Path, tmp_path_factory: pytest.TempP
     """
     if "8 identical" in cli("check", predicted, "--golden", GOLDEN).stdout:
         return GOLDEN  # strict by key here, or by evidence on a model that gives the same bits
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
     from repro_golden.inference.predict import predict
 
     work = tmp_path_factory.mktemp("golden-here")
-    second = predict(Case.load(case_file), output=work / "second.zarr", progress=False).path
+    second = predict(load_case(case_file), output=work / "second.zarr", progress=False).path
     out = work / "example"
     written = cli(
         "golden", "write", predicted, "--out", out, "--case", "example", "--verify-with", second

@@ -264,9 +264,9 @@ def _handle_write(args: argparse.Namespace) -> int:
         from repro_golden.cli.extras import require_predict_extra
 
         require_predict_extra("torch", "timm", "lightning")
-        from repro_golden.config.viscy_config import load_config
+        from repro_golden.config.load import load_case
 
-        load_config(args.oracle)  # a bad CONFIG is refused before anything is written
+        load_case(args.oracle)  # a bad CONFIG is refused before anything is written
 
     def write(directory: Path) -> None:
         write_golden(args.embeddings, directory, **options)

@@ -64,15 +64,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def load_for_pipeline(args: argparse.Namespace) -> Any:
-    """The case: a case file as written, or a bare config for the chosen pipeline."""
-    from repro_golden.config.load import load_case
-
-    return load_case(
-        args.config, pipeline=args.pipeline, python=args.python, preimport=args.preimport
-    )
-
-
 def _names_lightning(args: argparse.Namespace) -> bool:
     """Whether the command line or the case file says the lightning pipeline (a cheap look,
     before the config is loaded: a torch-free install may call the lab's interpreter)."""
@@ -99,7 +90,11 @@ def run(args: argparse.Namespace) -> int:
     lab_elsewhere = _names_lightning(args)
     if not lab_elsewhere:
         require_predict_extra("anndata")
-    case = load_for_pipeline(args)
+    from repro_golden.config.load import load_case
+
+    case = load_case(
+        args.config, pipeline=args.pipeline, python=args.python, preimport=args.preimport
+    )
     if case.lightning is None:
         require_predict_extra("torch", "lightning", "anndata")
     target = args.output if args.output is not None else case.output

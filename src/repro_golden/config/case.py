@@ -1,4 +1,4 @@
-"""A case: one run described by a YAML file (schema ``repro-golden/case/1``).
+"""A case: one run described by a YAML file (schema ``repro-golden/case/1``), as values.
 
 A case names the model architecture, the data, the trainer settings, the
 numerical mode, the checkpoint, where the output goes and what it is compared
@@ -7,6 +7,10 @@ with. Paths are relative to the case file's directory, and ``${VAR}`` /
 live in the environment, never in test files. YAML is read with
 ``yaml.safe_load`` only. Loading a case imports neither torch nor the data
 readers' heavy dependencies.
+
+This module holds the value types; reading a case file is
+:func:`repro_golden.config.case_file.case_from_mapping`, and every file is loaded
+through :func:`repro_golden.config.load.load_case`, the one loader.
 
 Every string is expanded before any key is validated (``config/expand.py``), so
 ``accelerator: ${ACCEL:-cpu}`` is judged as ``cpu``; :meth:`Case.to_dict` keeps
@@ -17,8 +21,6 @@ to a preimport module beside the case, say).
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -29,41 +31,14 @@ import yaml
 
 from repro_golden.config import validate
 from repro_golden.config.data import DataConfig
-from repro_golden.config.expand import expand_tree
 from repro_golden.config.model import ModelConfig
 from repro_golden.config.numerics import NumericalMode
-from repro_golden.core.atomic import safe_component
 from repro_golden.core.jsonable import json_ready
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ConfigError
 
 SCHEMA = "repro-golden/case/1"
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
-_TOP_LEVEL = frozenset(
-    {
-        "schema",
-        "name",
-        "model",
-        "data",
-        "trainer",
-        "numerics",
-        "checkpoint",
-        "output",
-        "reference",
-        "golden",
-        "tolerance",
-        "pipeline",
-        "config",
-        "python",
-        "preimport",
-        "env",
-    }
-)
-#: What only a lightning case may set.
-_LIGHTNING_ONLY = ("config", "python", "preimport", "env")
-_ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
-#: What a ``lightning`` case may leave out: its LightningCLI config says it.
-_FROM_CONFIG = ("model", "data", "checkpoint")
 
 
 class PipelineKind(Enum):
@@ -198,193 +173,9 @@ class Case:
     pipeline: PipelineKind = PipelineKind.BUILTIN
     lightning: LightningSpec | None = None
 
-    @classmethod
-    def load(cls, path: str | Path) -> Case:
-        """Read and validate a case file; raise :class:`ConfigError` naming the file and key."""
-        source = Path(path)
-        mapping = read_yaml_mapping(source, what="case file")
-        return cls.from_mapping(mapping, base_dir=source.resolve().parent, source=source)
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any], *, base_dir: Path, source: Path) -> Case:
-        """Build from a parsed case mapping; relative paths resolve against ``base_dir``.
-
-        ``${VAR}`` references are expanded in every key first; an unset one
-        without default is an :class:`~repro_golden.config.expand.UnsetVariableError`
-        naming all of them.
-        """
-        as_written = mapping
-        schema = mapping.get("schema")
-        if schema != SCHEMA:
-            raise ConfigError(f"expected {SCHEMA!r}, got {schema!r}", path=source, key="schema")
-        validate.refuse_unknown(mapping, _TOP_LEVEL, source=source)
-        mapping = expand_tree(mapping, source=source)
-        pipeline = PipelineKind.parse(mapping.get("pipeline", "builtin"), source=source)
-        lightning = derived = None
-        if pipeline is PipelineKind.LIGHTNING:
-            lightning, derived = _lightning(mapping, base_dir=base_dir, source=source)
-        elif any(mapping.get(k) is not None for k in _LIGHTNING_ONLY):
-            raise ConfigError(
-                "config/python/preimport/env belong to a lightning case; add `pipeline: lightning`",
-                path=source,
-                key="pipeline",
-            )
-        for required in ("name", "model", "data", "checkpoint"):
-            if mapping.get(required) is None and not (derived and required in _FROM_CONFIG):
-                raise ConfigError("required key is missing", path=source, key=required)
-        name = mapping["name"]
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"expected a non-empty string, got {name!r}", path=source, key="name")
-        safe_component(name, what="case name", path=source, key="name")  # names golden/<case>/
-        trainer, trainer_precision = TrainerSettings.from_mapping(
-            mapping.get("trainer"), source=source
-        )
-        numerics_raw = mapping.get("numerics") or {}
-        if not isinstance(numerics_raw, Mapping):
-            raise ConfigError(
-                f"expected a mapping, got {type(numerics_raw).__name__}",
-                path=source,
-                key="numerics",
-            )
-        numerics_map = dict(numerics_raw)
-        if trainer_precision is not None:
-            given = numerics_map.get("precision")
-            if given is not None and str(given) != trainer_precision:
-                raise ConfigError(
-                    f"trainer.precision {trainer_precision!r} contradicts numerics.precision "
-                    f"{given!r}",
-                    path=source,
-                    key="trainer.precision",
-                )
-            numerics_map["precision"] = trainer_precision
-        if derived is not None and mapping.get("numerics") is None and trainer_precision is None:
-            numerics = derived.numerics
-        else:
-            numerics = NumericalMode.from_mapping(numerics_map, source=source)
-        output = _optional_path(mapping.get("output"), "output", base_dir, source)
-        return cls(
-            name=name,
-            model=derived.model
-            if derived is not None and mapping.get("model") is None
-            else ModelConfig.from_mapping(mapping["model"], source=source),
-            data=derived.data
-            if derived is not None and mapping.get("data") is None
-            else DataConfig.from_mapping(
-                mapping["data"], base_dir=base_dir, source=source, expand=False
-            ),
-            trainer=derived.trainer
-            if derived is not None and mapping.get("trainer") is None
-            else trainer,
-            numerics=numerics,
-            checkpoint=derived.checkpoint
-            if derived is not None and mapping.get("checkpoint") is None
-            else _path(mapping["checkpoint"], "checkpoint", base_dir, source),
-            output=derived.output if derived is not None and output is None else output,
-            reference=_optional_path(mapping.get("reference"), "reference", base_dir, source),
-            golden=_optional_path(mapping.get("golden"), "golden", base_dir, source),
-            tolerance=ToleranceSpec.from_mapping(mapping.get("tolerance"), source=source),
-            source=source,
-            config=dict(as_written),
-            pipeline=pipeline,
-            lightning=lightning,
-        )
-
     def to_dict(self) -> dict[str, Any]:
         """The case as given (its mapping, unexpanded), JSON-ready, for provenance."""
         return json_ready(self.config)
-
-
-def _lightning(
-    mapping: Mapping[str, Any], *, base_dir: Path, source: Path
-) -> tuple[LightningSpec, Case]:
-    """The lightning spec of a case, and what its config implies (model, data, output...)."""
-    from repro_golden.config.viscy_config import case_from_viscy
-
-    if mapping.get("config") is None:
-        raise ConfigError(
-            "a lightning case names its LightningCLI predict config", path=source, key="config"
-        )
-    config = _path(mapping["config"], "config", base_dir, source)
-    python = mapping.get("python")
-    if python is not None:
-        if not isinstance(python, str) or not python:
-            raise ConfigError(
-                f"expected an interpreter path, got {python!r}", path=source, key="python"
-            )
-        if os.sep in python:  # a bare name is looked up on PATH, as a shell would
-            python = os.fspath(_path(python, "python", base_dir, source))
-    preimport = mapping.get("preimport") or []
-    if not isinstance(preimport, list) or not all(isinstance(m, str) for m in preimport):
-        raise ConfigError(
-            f"expected a list of module names, got {preimport!r}", path=source, key="preimport"
-        )
-    spec = LightningSpec(
-        config=config,
-        python=python,
-        cwd=base_dir,
-        preimport=tuple(preimport),
-        env=_environment(mapping.get("env"), base_dir=base_dir, source=source),
-    )
-    derived = case_from_viscy(
-        read_yaml_mapping(config), source=config, base_dir=base_dir, any_classes=True
-    )
-    return spec, derived
-
-
-def _environment(value: Any, *, base_dir: Path, source: Path) -> tuple[tuple[str, str], ...]:
-    """The case's ``env:`` as (name, value) pairs, relative paths resolved.
-
-    A relative path is resolved against the case file's directory wherever a
-    path is certain: in every entry of a variable whose name ends in ``PATH``
-    (``PYTHONPATH``, ``LD_LIBRARY_PATH``; entries split on ``os.pathsep``), and
-    in any other value that starts with ``./`` or ``../``. Other values are
-    passed as written (after ``${VAR}`` expansion). Numbers and booleans are
-    written as YAML would print them, since the environment holds only text.
-    """
-    if value is None:
-        return ()
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"expected a mapping of variable names to values, got {value!r}",
-            path=source,
-            key="env",
-        )
-    pairs: list[tuple[str, str]] = []
-    for name, raw in value.items():
-        key = f"env.{name}"
-        if not isinstance(name, str) or not _ENV_NAME.match(name):
-            raise ConfigError(
-                "expected a variable name (letters, digits, _; not starting with a digit)",
-                path=source,
-                key=key,
-            )
-        if isinstance(raw, bool):
-            text = "true" if raw else "false"
-        elif isinstance(raw, int | float | str):
-            text = str(raw)
-        else:
-            raise ConfigError(f"expected a string, got {raw!r}", path=source, key=key)
-        if name.endswith("PATH"):
-            text = os.pathsep.join(
-                os.fspath(base_dir / part) if part and not os.path.isabs(part) else part
-                for part in text.split(os.pathsep)
-            )
-        elif text.startswith(("./", "../")):
-            text = os.fspath(base_dir / text)
-        pairs.append((name, text))
-    return tuple(pairs)
-
-
-def _path(value: Any, key: str, base_dir: Path, source: Path) -> Path:
-    """``value`` (expanded already) as a path; a relative one is taken from ``base_dir``."""
-    if not isinstance(value, str | os.PathLike):
-        raise ConfigError(f"expected a path, got {value!r}", path=source, key=key)
-    path = Path(value)
-    return path if path.is_absolute() else base_dir / path
-
-
-def _optional_path(value: Any, key: str, base_dir: Path, source: Path) -> Path | None:
-    return None if value is None else _path(value, key, base_dir, source)
 
 
 def read_yaml_mapping(source: Path, *, what: str = "config") -> Mapping[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from repro_golden.config.case import Case, LightningSpec, PipelineKind, read_yaml_mapping
+from repro_golden.config.case_file import case_from_mapping
 from repro_golden.config.viscy_config import case_from_viscy, is_viscy_config
 from repro_golden.errors import ConfigError
 
@@ -46,9 +47,9 @@ def load_case(
     source = Path(path)
     kind = None if pipeline is None else PipelineKind.parse(pipeline)
     modules = tuple(preimport)
-    mapping = read_yaml_mapping(source)
+    mapping = read_yaml_mapping(source, what="case file or config")
     if not is_viscy_config(mapping):
-        case = Case.from_mapping(mapping, base_dir=source.resolve().parent, source=source)
+        case = case_from_mapping(mapping, base_dir=source.resolve().parent, source=source)
         if kind is not None and kind is not case.pipeline:
             raise ConfigError(
                 f"--pipeline {kind.value} contradicts the case's pipeline {case.pipeline.value!r}",

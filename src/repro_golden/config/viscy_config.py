@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from repro_golden.config.case import Case, TrainerSettings, read_yaml_mapping
+from repro_golden.config.case import Case, TrainerSettings
 from repro_golden.config.data import DataConfig
 from repro_golden.config.expand import expand_tree
 from repro_golden.config.model import ModelConfig
@@ -82,29 +82,6 @@ def is_viscy_config(mapping: Any) -> bool:
         and isinstance(mapping.get("model"), Mapping)
         and "class_path" in mapping["model"]
     )
-
-
-def load_config(path: str | Path) -> Case:
-    """Load a case file or a VisCy predict config (detected by its content).
-
-    Kept for callers of the old name; :func:`repro_golden.config.load.load_case` loads.
-    """
-    from repro_golden.config.load import load_case  # load imports this module
-
-    return load_case(path)
-
-
-def load_viscy_config(path: str | Path) -> Case:
-    """Load a VisCy LightningCLI predict config; relative paths resolve against the cwd."""
-    source = Path(path)
-    mapping = read_yaml_mapping(source)
-    if not is_viscy_config(mapping):
-        raise ConfigError(
-            "not a LightningCLI config (expected model.class_path at the top level)", path=source
-        )
-    from repro_golden.config.load import load_case  # load imports this module
-
-    return load_case(source)
 
 
 def _known(args: Mapping[str, Any], config: type) -> dict[str, Any]:

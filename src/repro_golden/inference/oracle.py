@@ -278,11 +278,11 @@ def write_oracle_section(
     ``directory`` (its dataset digest ties the section to it). Returns
     ``oracle.json``'s path and the run (seconds, section) for the caller to print.
     """
-    from repro_golden.config.viscy_config import load_config
+    from repro_golden.config.load import load_case
     from repro_golden.core.golden_store import GoldenStore
     from repro_golden.core.oracle_format import write_oracle
 
-    case = load_config(config)
+    case = load_case(config)
     golden = GoldenStore(directory).read()
     run = compute_oracle(
         case, golden_store, sample=sample, golden_dataset_digest=golden.dataset_digest

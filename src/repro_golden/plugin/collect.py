@@ -253,7 +253,7 @@ class _ItemRequest:
 
 
 def _fixture_args(item: CaseItem) -> dict[str, Any]:
-    from repro_golden.plugin.hooks import golden_settings_of
+    from repro_golden.plugin.session_state import golden_settings_of
 
     settings = golden_settings_of(item.config)
     factory = item.config._tmp_path_factory  # type: ignore[attr-defined]  # pytest's own
@@ -291,7 +291,7 @@ def order_mismatch(obtained: Path, reference: Path) -> str | None:
 
 def _infer03(item: CaseItem) -> None:
     from repro_golden.plugin.fixtures import EmbeddingRegressionFixture, GoldenRegressionFixture
-    from repro_golden.plugin.hooks import golden_settings_of
+    from repro_golden.plugin.session_state import golden_settings_of
 
     prediction = _succeeded(item)
     prepared = item.prepared

@@ -41,6 +41,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from repro_golden.plugin.cluster import ClusterPath, ClusterPaths
+from repro_golden.plugin.session_state import (
+    cuda_unavailable_reason,
+    golden_settings_of,
+    skip_unless_cuda,
+    store_settings,
+)
 from repro_golden.plugin.settings import GoldenSettings, add_options, resolve_settings
 
 if TYPE_CHECKING:
@@ -61,9 +67,6 @@ __all__ = [
     "skip_unless_cuda",
 ]
 
-_SETTINGS_KEY = pytest.StashKey[GoldenSettings]()
-_CUDA_KEY = pytest.StashKey[str | None]()
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
@@ -80,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "reference; all when none given); skipped naming each missing path.",
     )
     settings = resolve_settings(config, os.environ)
-    config.stash[_SETTINGS_KEY] = settings
+    store_settings(config, settings)
     from repro_golden.plugin import session_summary, stop_signals, unused
 
     stop_signals.configure(config)
@@ -88,41 +91,6 @@ def pytest_configure(config: pytest.Config) -> None:
     assert settings.summary_dir is not None
     session_summary.configure(config, settings.summary_formats, settings.summary_dir)
     unused.configure(config, settings)
-
-
-def golden_settings_of(config: pytest.Config) -> GoldenSettings:
-    """The session's resolved :class:`GoldenSettings` (for conftest files and helpers)."""
-    return config.stash[_SETTINGS_KEY]
-
-
-def cuda_unavailable_reason(config: pytest.Config) -> str | None:
-    """Why no CUDA device can be used, or ``None``; asks torch once per session."""
-    if _CUDA_KEY not in config.stash:
-        config.stash[_CUDA_KEY] = _probe_cuda()
-    return config.stash[_CUDA_KEY]
-
-
-def skip_unless_cuda(config: pytest.Config) -> None:
-    """Skip the running test, saying why, when no CUDA device can be used."""
-    reason = cuda_unavailable_reason(config)
-    if reason is not None:
-        pytest.skip(f"gpu: {reason}")
-
-
-def _probe_cuda() -> str | None:
-    try:
-        import torch
-    except ImportError as exc:
-        return f"no CUDA device: torch cannot be imported ({exc})"
-    if not torch.cuda.is_available():
-        build = torch.version.cuda or "none (CPU-only build)"
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        hint = "" if visible is None else f", CUDA_VISIBLE_DEVICES={visible!r}"
-        return (
-            f"no CUDA device: torch.cuda.is_available() is False "
-            f"(torch {torch.__version__}, CUDA build {build}{hint})"
-        )
-    return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -103,7 +103,7 @@ def prepare_case(config: pytest.Config, case_file: Path) -> PreparedCase:
 def _prepare(config: pytest.Config, case_file: Path) -> PreparedCase | str:
     """The prepared case, or the skip message naming every reason it cannot run."""
     from repro_golden.config.load import load_case
-    from repro_golden.plugin.hooks import cuda_unavailable_reason, golden_settings_of
+    from repro_golden.plugin.session_state import cuda_unavailable_reason, golden_settings_of
 
     settings = golden_settings_of(config)
     environ = {**os.environ, **settings.cluster.environ()}
