@@ -70,6 +70,7 @@ def check_golden(
     strict: bool = False,
     allow_input_changes: bool = False,
     evidence: bool = True,
+    precision: str | None = None,
 ) -> ComparisonReport:
     """Check ``embeddings`` against golden files (see :func:`repro_golden.core.check.check_store`).
 
@@ -90,6 +91,7 @@ def check_golden(
         strict=strict,
         allow_input_changes=allow_input_changes,
         evidence=evidence,
+        precision=precision,
     )
 
 

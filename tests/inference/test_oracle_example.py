@@ -264,3 +264,61 @@ def test_a_viscy_predict_config_gives_the_same_truth(
     assert run.section.keys == dict(oracle.keys)
     for name in ("X", "X_projections"):  # float64: thread counts may move the last bits only
         np.testing.assert_allclose(run.section.truth[name], oracle.truth[name], rtol=0, atol=1e-12)
+
+
+def _as_gpu_run(source: Path, target: Path, keys: object, *, tf32: bool) -> Path:
+    """``source`` as a GPU run would record it: every row differs from the golden set in its
+    last bits (no FOV stays bit-identical), and the provenance says a CUDA device, with TF32
+    on or off (numerics and torch flags), so the key and evidence rungs do not apply."""
+    import zarr
+
+    shutil.copytree(source, target)
+    root = zarr.open_group(str(target), mode="r+")
+    positions = set(sample_positions(EmbeddingsStore(target), keys).tolist())
+    for key in ("X", "obsm/X_projections"):
+        values = np.asarray(root[key][...])
+        others = np.array([i for i in range(values.shape[0]) if i not in positions], dtype=int)
+        values[others] = np.nextafter(values[others], np.float32(np.inf))
+        root[key][...] = values
+    node = root["uns/repro_golden"]
+    provenance = json.loads(str(node[()]))
+    provenance["environment"].update(
+        device_type="cuda",
+        device_name="NVIDIA H100 80GB HBM3",
+        compute_capability="9.0",
+        matmul_precision="high" if tf32 else "highest",
+        allow_tf32=tf32,
+        cudnn_allow_tf32=tf32,
+    )
+    provenance["numerics"]["matmul_precision"] = "high" if tf32 else "highest"
+    node[()] = json.dumps(provenance, sort_keys=True)
+    return target
+
+
+def test_check_judges_a_gpu_run_by_its_distance_from_the_truth(
+    emulated: dict[str, Path], oracle: object, golden_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 19 done-when through ``repro-golden check``: an emulated-TF32 GPU run passes
+    (precision from its provenance), the same with inputs shifted by 1e-3 fails naming the
+    rung and the worst cells, a TF32 run judged as ``--precision fp32`` fails, and bf16
+    passes with ``--precision bf16``; the tolerance outcomes are kept, measured."""
+    from repro_golden.api import check_golden
+
+    keys = oracle.keys
+    tf32 = _as_gpu_run(emulated["tf32"], tmp_path / "tf32.zarr", keys, tf32=True)
+    report = check_golden(tf32, golden_dir)
+    text = report.render_terminal(max_rows=40)
+    assert report.passed, text
+    assert "within noise of the fp64 truth" in text
+    assert "tf32 from" in text
+    assert "measured (the fp64 truth judges)" in text
+    shifted = _as_gpu_run(emulated["tf32_shifted"], tmp_path / "shifted.zarr", keys, tf32=True)
+    moved = check_golden(shifted, golden_dir)
+    moved_text = moved.render_terminal(max_rows=40)
+    assert not moved.passed
+    assert "moved away from the fp64 truth" in moved_text
+    assert "worst cells:" in moved_text
+    assert not check_golden(tf32, golden_dir, precision="fp32").passed
+    bf16 = _as_gpu_run(emulated["bf16"], tmp_path / "bf16.zarr", keys, tf32=False)
+    assert check_golden(bf16, golden_dir, precision="bf16").passed
+    assert main(["check", str(tf32), "--golden", str(golden_dir), "--precision", "fp32"]) == 1

@@ -155,6 +155,14 @@ def register(subparsers: Any) -> None:
         "to the golden set (rung 4 of the verdict; on by default)",
     )
     check.add_argument(
+        "--precision",
+        choices=("fp32", "tf32", "bf16"),
+        default=None,
+        help="the run's arithmetic, for the truth rung of golden files with an oracle "
+        "section, when the store's provenance does not say (default: its provenance, else "
+        "the case's numerics, else fp32)",
+    )
+    check.add_argument(
         "--golden-strict",
         action="store_true",
         help='fail checks that only summaries judged ("consistent" proves no agreement)',
@@ -332,6 +340,7 @@ def _handle_check(args: argparse.Namespace) -> int:
         strict=args.golden_strict,
         allow_input_changes=args.allow_input_changes,
         evidence=args.evidence,
+        precision=args.precision,
     )
     return _finish(report, args, time.perf_counter() - started)
 

@@ -48,6 +48,7 @@ from repro_golden.core.provenance import case_tolerance
 from repro_golden.core.report import ComparisonReport
 from repro_golden.core.stages import divergence_note
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceOverride, ToleranceSpec
+from repro_golden.errors import EmbeddingsError
 
 _JUDGED = (Status.CONSISTENT, Status.VIOLATED)
 
@@ -230,6 +231,68 @@ def _moved_cells(outcome: Outcome, obtained: EmbeddingsStore, golden: Golden) ->
     return dataclasses.replace(outcome, detail=f"{outcome.detail}; moved: {'; '.join(named)}{more}")
 
 
+_VALUE_RUNGS = (Status.WITHIN_TOLERANCE, Status.VIOLATED, Status.CONSISTENT)
+_STRICT = (Status.CHANGED_WHERE_REPRODUCIBLE, Status.CHANGED_WHILE_REST_REPRODUCES)
+
+
+def _by_truth(
+    outcomes: tuple[Outcome, ...],
+    obtained: EmbeddingsStore,
+    golden: Golden,
+    directory: Path,
+    precision: str | None,
+) -> tuple[tuple[Outcome, ...], list[str]]:
+    """Rung 5, truth across devices: where the golden set has an oracle section and values
+    differ (no stricter rung failed them), the sampled cells' distance from the fp64 truth
+    judges, against the noise budget of the run's precision class
+    (:mod:`repro_golden.core.oracle_verdict`). The tolerance outcomes stay in the report,
+    measured, their verdict superseded (``measured``); one outcome per array says within
+    the noise, moved away, or that the reference is the outlier. Without an oracle, or
+    with nothing to judge, the outcomes are returned as they are.
+    """
+    from repro_golden.core.oracle_format import read_oracle
+    from repro_golden.core.oracle_verdict import OracleStatus, judge_oracle
+
+    if not any(o.array is not None and o.status in _VALUE_RUNGS for o in outcomes):
+        return outcomes, []
+    oracle = read_oracle(directory, golden_dataset_digest=golden.dataset_digest)
+    if oracle is None:
+        return outcomes, []
+    case_config = golden.provenance.get("case_config") or _get(
+        golden.provenance, "embeddings", "case"
+    )
+    numerics = case_config.get("numerics") if isinstance(case_config, Mapping) else None
+    try:
+        verdict = judge_oracle(
+            obtained,
+            oracle,
+            precision=precision,
+            case_numerics=numerics if isinstance(numerics, Mapping) else None,
+        )
+    except EmbeddingsError as exc:
+        return outcomes, [f"truth rung: cannot judge ({exc.message}); the tolerance judges"]
+    measured = tuple(
+        dataclasses.replace(
+            o, status=Status.MEASURED, detail=f"{o.status.value} by the tolerance: {o.detail}"
+        )
+        if o.array is not None and o.status in _VALUE_RUNGS
+        else o
+        for o in outcomes
+    )
+    worst = "; ".join(c.describe() for c in verdict.worst_cells[:3])
+    truth = []
+    for array in verdict.arrays:
+        if verdict.status is OracleStatus.REFERENCE_OUTLIER:
+            status = Status.REFERENCE_OUTLIER
+        else:
+            status = Status.WITHIN_TRUTH_NOISE if array.within else Status.MOVED_FROM_TRUTH
+        detail = f"{verdict.precision} from {verdict.precision_source}: {array.describe()}"
+        if worst and status is not Status.WITHIN_TRUTH_NOISE:
+            detail += f"; worst cells: {worst}"
+        truth.append(Outcome(None, array.name, status, detail, rows=verdict.rows))
+    return (*truth, *measured), verdict.lines()
+
+
 def _arithmetic_matches(golden: InputsRecord, obtained: InputsRecord) -> bool:
     """Same batch size and precision where both recorded them (other bits are expected else)."""
     for name in ("batch_size", "precision"):
@@ -250,6 +313,7 @@ def check_store(
     assumed_environment: EnvironmentFingerprint | None = None,
     allow_input_changes: bool = False,
     evidence: bool = True,
+    precision: str | None = None,
 ) -> ComparisonReport:
     """Check the embeddings at ``obtained_path`` against the golden files in ``golden_dir``.
 
@@ -259,7 +323,9 @@ def check_store(
     :class:`ToleranceOverride` only its own fields. ``allow_input_changes`` makes an
     input change a reported allowance instead of a failure. ``evidence=False`` turns
     off rung 4 (identical by evidence), leaving the tolerance to judge partly
-    identical runs. ``assumed_environment``
+    identical runs. ``precision`` (``fp32``/``tf32``/``bf16``) states the run's
+    arithmetic for the truth rung when its provenance does not (see
+    :func:`_by_truth`). ``assumed_environment``
     is only used when given and the obtained store records none (the CLI never
     passes it: a check assumes nothing about where a store came from).
     """
@@ -354,6 +420,12 @@ def check_store(
         outcomes, fired = _by_evidence(outcomes)
         if fired:
             judged_by = "the evidence of this run (other FOVs bit-identical to the golden set)"
+    truth_lines: list[str] = []
+    if not any(o.status in _STRICT for o in outcomes):
+        outcomes, truth_lines = _by_truth(outcomes, obtained, golden, store.directory, precision)
+        if truth_lines:
+            judged_by = f"the fp64 truth ({truth_lines[0].split(': ', 1)[0]})"
+    notes += truth_lines
     outcomes = input_outcomes + tuple(
         _moved_cells(o, obtained, golden)
         if o.status is Status.ROWS_REORDERED and o.fov is not None
@@ -398,6 +470,7 @@ def check_store(
             "strict": strict,
             "inputs": inputs.to_dict(),
             "allow_input_changes": allow_input_changes,
+            "precision": precision,
         },
         notes=tuple(notes) + obtained.notes,
         attribution=attribution,

@@ -27,6 +27,18 @@ class Status(enum.Enum):
     CHANGED_WHILE_REST_REPRODUCES = "changed while the rest of this run reproduces the golden bits"
     """Digests differ, in an environment with no expectation, while other FOVs of the same
     run are bit-identical to the golden set (identical by evidence)."""
+    WITHIN_TRUTH_NOISE = "within noise of the fp64 truth"
+    """The truth rung: the oracle's sampled cells are within this run's precision noise of
+    the float64 truth (the golden set's oracle section); it judges the values."""
+    MOVED_FROM_TRUTH = "moved away from the fp64 truth"
+    """The truth rung: the sampled cells are farther from the float64 truth than this
+    run's precision can explain."""
+    REFERENCE_OUTLIER = "the reference is the outlier"
+    """The truth rung: this run is within its noise of the truth, the golden store is not
+    (the golden values moved: rewrite the golden set on purpose)."""
+    MEASURED = "measured (the fp64 truth judges)"
+    """Values compared with the golden set and measured, their verdict left to the truth
+    rung (a tolerance between two noisy runs is not the judge where a truth exists)."""
     INPUTS_CHANGED = "inputs changed"
     """The recorded inputs (checkpoint, pixels, normalization, tracks, data parameters)
     differ from the golden set's: the values were computed from something else."""
@@ -49,7 +61,15 @@ class Status(enum.Enum):
         return _SEVERITY[self]
 
 
-_PASSING = frozenset({Status.IDENTICAL, Status.WITHIN_TOLERANCE, Status.CONSISTENT})
+_PASSING = frozenset(
+    {
+        Status.IDENTICAL,
+        Status.WITHIN_TOLERANCE,
+        Status.CONSISTENT,
+        Status.WITHIN_TRUTH_NOISE,
+        Status.MEASURED,
+    }
+)
 _SEVERITY = {
     Status.IDENTICAL: 0,
     Status.WITHIN_TOLERANCE: 1,
@@ -62,6 +82,10 @@ _SEVERITY = {
     Status.CHANGED_WHERE_REPRODUCIBLE: 9,
     Status.CHANGED_WHILE_REST_REPRODUCES: 9,
     Status.INPUTS_CHANGED: 11,
+    Status.WITHIN_TRUTH_NOISE: 1,
+    Status.MEASURED: 1,
+    Status.MOVED_FROM_TRUTH: 9,
+    Status.REFERENCE_OUTLIER: 8,
     Status.UNPROVEN: 4,
     Status.SHAPE_CHANGED: 10,
     Status.DTYPE_CHANGED: 10,
