@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -242,3 +243,34 @@ def test_delete_unlinks_links_and_never_what_they_point_to(tmp_path: Path) -> No
         escaping: "its golden.json names no valid sketch file "
         "([sketch.file] '../../../outside/x.bin')",
     }
+
+
+def test_delete_takes_the_oracle_section_with_its_set(tmp_path: Path) -> None:
+    """An unused set with an oracle section (``golden write --oracle``): its oracle files go
+    with it, so the folder is left empty and removed; another tool's file stays."""
+    from repro_golden.plugin.unused import DeletionLog, carry_out, plan_deletion
+
+    root = tmp_path / "project"
+    sketch = "sketch-" + "0" * 32 + ".bin"
+    truth = "oracle-" + "1" * 32 + ".bin"
+    directory = _manifest(root / "tests" / "test_a" / "stale.golden", sketch)
+    (directory / sketch).write_bytes(b"sketch")
+    (directory / truth).write_bytes(b"truth")
+    oracle = {"schema": "repro-golden/oracle/1", "truth": {"file": truth}}
+    (directory / "oracle.json").write_text(json.dumps(oracle))
+    log = DeletionLog()
+    carry_out(plan_deletion(directory, rootdir=root, protected=set()), log)
+    assert log.deleted == [
+        directory / sketch,
+        directory / truth,
+        directory / "oracle.json",
+        directory / "golden.json",
+        directory,
+    ]
+    other = _manifest(root / "tests" / "test_a" / "other.golden", sketch)
+    (other / sketch).write_bytes(b"sketch")
+    (other / "oracle.json").write_text('{"schema": "another/tool"}')
+    log = DeletionLog()
+    carry_out(plan_deletion(other, rootdir=root, protected=set()), log)
+    assert (other / "oracle.json").is_file()
+    assert other not in log.deleted

@@ -132,7 +132,11 @@ def _owned_files(directory: Path) -> tuple[list[Path], str | None]:
             return [], f"its {MANIFEST} names no valid {kind} file ([{kind}.file] {name!r})"
         if os.path.lexists(directory / name) and not (directory / name).is_dir():
             files.append(directory / name)
-    return [*files, manifest], None
+    from repro_golden.core.oracle_format import oracle_files
+
+    # The oracle section belongs to the set: its data file, then oracle.json, before
+    # golden.json (the set's commit file) goes last.
+    return [*files, *oracle_files(directory), manifest], None
 
 
 def plan_deletion(directory: Path, *, rootdir: Path, protected: set[Path]) -> DeletionPlan:
