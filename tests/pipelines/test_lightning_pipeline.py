@@ -267,3 +267,18 @@ def test_relative_output_with_the_runner_in_another_directory(
     assert result.cells == 6
     assert EmbeddingsStore(user / "out.zarr").num_rows == 6
     assert sorted(p.name for p in lab.iterdir()) == ["predict.yml", "toy.ckpt"]
+
+
+def test_a_variable_in_a_comment_is_not_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unset ``${VAR}`` in a YAML comment of the predict config does not fail the run
+    (loading the case ignored it; the pipeline's text expansion used to fail INFER-02)."""
+    monkeypatch.delenv("REPRO_GOLDEN_NOT_SET", raising=False)
+    config = _config(tmp_path)
+    text = "# data from ${REPRO_GOLDEN_NOT_SET}\n" + config.read_text()
+    config.write_text(
+        text.replace("accelerator: cpu", "accelerator: cpu  # ${REPRO_GOLDEN_NOT_SET}")
+    )
+    assert _predict(config) == 0
+    assert EmbeddingsStore(tmp_path / "out.zarr").num_rows == 6

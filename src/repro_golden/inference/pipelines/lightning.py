@@ -34,6 +34,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -103,11 +104,32 @@ def expanded_config(config: Path, private: Path) -> Path:
     from repro_golden.config.data import expand_env
 
     text = config.read_text(encoding="utf-8")
-    if "${" not in text:
+    if "${" not in _without_comments(text):
         return config
     target = private / f"expanded-{config.name}"
-    target.write_text(expand_env(text, source=config, key="config"), encoding="utf-8")
+    expanded = expand_env(_without_comments(text), source=config, key="config")
+    target.write_text(expanded, encoding="utf-8")
     return target
+
+
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
+
+def _without_comments(text: str) -> str:
+    """``text`` without YAML comments, so a ``${VAR}`` in a comment is never expanded (an
+    unset one there used to fail the run). Whole-line comments go; a trailing ``# ...`` goes
+    on lines with no quote, where a ``#`` after whitespace can only start a comment."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        end = line[len(body) :]
+        if body.lstrip().startswith("#"):
+            lines.append(end)
+        elif "'" not in body and '"' not in body:
+            lines.append(_COMMENT.sub("", body).rstrip() + end)
+        else:
+            lines.append(line)
+    return "".join(lines)
 
 
 def _spec(
