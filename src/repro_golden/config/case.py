@@ -172,6 +172,9 @@ class Case:
     config: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     pipeline: PipelineKind = PipelineKind.BUILTIN
     lightning: LightningSpec | None = None
+    oracle: int | None = None
+    """Cells in the oracle section its golden files carry (``oracle:`` in the case file:
+    ``true`` for the default sample, or a number); ``None``: no oracle section."""
 
     def to_dict(self) -> dict[str, Any]:
         """The case as given (its mapping, unexpanded), JSON-ready, for provenance."""

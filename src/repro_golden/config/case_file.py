@@ -30,6 +30,7 @@ from repro_golden.config.model import ModelConfig
 from repro_golden.config.numerics import NumericalMode
 from repro_golden.config.viscy_config import case_from_viscy
 from repro_golden.core.atomic import safe_component
+from repro_golden.core.oracle_format import DEFAULT_SAMPLE
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ConfigError
 
@@ -51,8 +52,10 @@ _TOP_LEVEL = frozenset(
         "python",
         "preimport",
         "env",
+        "oracle",
     }
 )
+
 #: What only a lightning case may set.
 _LIGHTNING_ONLY = ("config", "python", "preimport", "env")
 _ENV_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -138,6 +141,7 @@ def case_from_mapping(mapping: Mapping[str, Any], *, base_dir: Path, source: Pat
         config=dict(as_written),
         pipeline=pipeline,
         lightning=lightning,
+        oracle=_oracle(mapping.get("oracle"), source=source),
     )
 
 
@@ -230,3 +234,18 @@ def _path(value: Any, key: str, base_dir: Path, source: Path) -> Path:
 
 def _optional_path(value: Any, key: str, base_dir: Path, source: Path) -> Path | None:
     return None if value is None else _path(value, key, base_dir, source)
+
+
+def _oracle(value: Any, *, source: Path) -> int | None:
+    """The case's ``oracle:``: ``true`` (the default sample), a number of cells, or off."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return DEFAULT_SAMPLE
+    if isinstance(value, int) and value >= 1:
+        return value
+    raise ConfigError(
+        f"expected true, false or a number of cells >= 1, got {value!r}",
+        path=source,
+        key="oracle",
+    )

@@ -254,12 +254,14 @@ class GoldenRegressionFixture(_RegressionCheck):
                     pytrace=False,
                 )
             keep_case = record if record is not None else recorded
+
             # The store's one publish policy: new sets staged and published whole,
             # existing ones rewritten in place, publishers taking turns under its lock.
-            GoldenStore(directory).publish(
-                lambda staging: write_golden(embeddings, staging, case=keep_case),
-                overwrite=True,
-            )
+            def write(staging: Path) -> None:
+                write_golden(embeddings, staging, case=keep_case)
+                _write_oracle_if_asked(case, staging, embeddings)
+
+            GoldenStore(directory).publish(write, overwrite=True)
 
         def compare(obtained: Path, expected: Path) -> None:
             __tracebackhide__ = True
@@ -300,6 +302,18 @@ class GoldenRegressionFixture(_RegressionCheck):
             check_fn=compare,
             dump_fn=dump,
         )
+
+
+def _write_oracle_if_asked(case: Any, directory: Path, embeddings: Path) -> None:
+    """The case's ``oracle:`` switch: the fp64 truth and budgets written with the golden set
+    a regen publishes (as ``golden write --oracle CASE``)."""
+    sample = getattr(case, "oracle", None)
+    source = getattr(case, "source", None)
+    if not sample or source is None:
+        return
+    from repro_golden.inference.oracle import write_oracle_section
+
+    write_oracle_section(directory, source, embeddings, sample=sample)
 
 
 def _used(request: pytest.FixtureRequest, target: Path) -> None:
