@@ -1,7 +1,7 @@
 """The golden-core facade: write golden files, check against them, compare two stores.
 
 Torch-free: importing this module loads numpy, zarr and xxhash only. The flows
-live in :mod:`repro_golden.core` (:mod:`~repro_golden.core.golden_write`,
+live in :mod:`repro_golden.core` (:mod:`~repro_golden.core.golden.write`,
 :mod:`~repro_golden.core.check`); this module only picks their defaults.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 from repro_golden.core.check import check_store, recorded_tolerance
 from repro_golden.core.compare import CompareMode, compare_stores
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT
-from repro_golden.core.golden_write import write_golden_files
+from repro_golden.core.golden.types import DEFAULT_FULL_COPY_LIMIT
+from repro_golden.core.golden.write import write_golden_files
 from repro_golden.core.report import ComparisonReport
 from repro_golden.core.stages import divergence_note
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceOverride, ToleranceSpec

@@ -95,7 +95,7 @@ def test_foreign_evidence_never_loosens_this_environment(write_store: Writer) ->
     """Verdicts v3 red team: an --against store of another case or checkpoint is refused;
     one of this same environment proposes nothing; only this environment's runs decide."""
     from repro_golden.core.calibrate import calibrate
-    from repro_golden.core.expectations import ExpectationKind
+    from repro_golden.core.golden.expectations import ExpectationKind
 
     emb = make_embeddings()
     runs = [_run(write_store, f"run{i}", emb) for i in (1, 2)]

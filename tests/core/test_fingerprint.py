@@ -86,7 +86,7 @@ def test_a_cuda_key_leaves_the_host_cpu_out_and_names_the_gpu_fields() -> None:
 
 
 def test_an_expectation_recorded_under_a_legacy_cuda_key_still_loads() -> None:
-    from repro_golden.core.expectations import Expectation, ExpectationKind
+    from repro_golden.core.golden.expectations import Expectation, ExpectationKind
 
     gpu = dataclasses.replace(
         EnvironmentFingerprint.from_mapping(RECORDED_BEFORE_CPU_MODEL), device_type="cuda"

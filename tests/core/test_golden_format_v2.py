@@ -16,10 +16,10 @@ from hypothesis.extra import numpy as hnp
 
 from repro_golden.api import write_golden
 from repro_golden.core.digest import array_digest
-from repro_golden.core.expectations import Expectation, ExpectationKind, select
 from repro_golden.core.fingerprint import EnvironmentFingerprint
-from repro_golden.core.golden_full import decode_full, encode_full
-from repro_golden.core.golden_store import GoldenStore
+from repro_golden.core.golden.expectations import Expectation, ExpectationKind, select
+from repro_golden.core.golden.full import decode_full, encode_full
+from repro_golden.core.golden.store import GoldenStore
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 from repro_golden.errors import GoldenFileError
 

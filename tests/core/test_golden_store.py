@@ -12,9 +12,9 @@ from core_stores import Embeddings, make_embeddings
 
 from repro_golden.api import write_golden
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_format import SCHEMA
-from repro_golden.core.golden_store import GoldenStore
-from repro_golden.core.golden_summarize import summarize
+from repro_golden.core.golden.format import SCHEMA
+from repro_golden.core.golden.store import GoldenStore
+from repro_golden.core.golden.summarize import summarize
 from repro_golden.errors import GoldenFileError
 
 Writer = Callable[..., Path]

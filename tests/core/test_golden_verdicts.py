@@ -15,10 +15,10 @@ from core_stores import Embeddings, make_embeddings
 
 from repro_golden.api import check_golden, compare_embeddings, write_golden
 from repro_golden.cli import main
-from repro_golden.core.expectations import ExpectationKind
 from repro_golden.core.fingerprint import EnvironmentFingerprint
-from repro_golden.core.golden_format import SCHEMA_V1
-from repro_golden.core.golden_store import GoldenStore
+from repro_golden.core.golden.expectations import ExpectationKind
+from repro_golden.core.golden.format import SCHEMA_V1
+from repro_golden.core.golden.store import GoldenStore
 from repro_golden.core.outcomes import Status
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 from repro_golden.errors import GoldenFileError, InputError
@@ -295,7 +295,7 @@ def test_full_copy_of_other_values_is_refused_by_the_fov_digests(
 ) -> None:
     """A full copy whose file digest was recomputed still has to hash to the FOV digests."""
     from repro_golden.core.digest import bytes_digest
-    from repro_golden.core.golden_full import encode_full
+    from repro_golden.core.golden.full import encode_full
 
     golden = GoldenStore(golden_here).read()
     assert golden.full is not None

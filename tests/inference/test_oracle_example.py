@@ -73,7 +73,7 @@ def golden_dir(predicted: Path, case_file: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def oracle(golden_dir: Path) -> object:
-    from repro_golden.core.golden_store import GoldenStore
+    from repro_golden.core.golden.store import GoldenStore
 
     section = read_oracle(
         golden_dir, golden_dataset_digest=GoldenStore(golden_dir).read().dataset_digest

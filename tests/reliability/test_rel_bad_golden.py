@@ -32,7 +32,7 @@ def _edit_sketch_header(golden: Path, manifest: Manifest, edit: Callable[[dict],
     import struct
 
     from repro_golden.core.digest import bytes_digest
-    from repro_golden.core.golden_format import SKETCH_MAGIC
+    from repro_golden.core.golden.format import SKETCH_MAGIC
 
     old = _sketch(golden)
     blob = old.read_bytes()

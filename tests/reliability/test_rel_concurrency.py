@@ -16,7 +16,7 @@ import pytest
 from rel_stores import arrays, write_store
 
 from repro_golden.api import check_golden
-from repro_golden.core.golden_store import GoldenStore
+from repro_golden.core.golden.store import GoldenStore
 
 ROUNDS = 4
 
@@ -75,7 +75,7 @@ def test_threads_racing_writes_and_reads_never_break_the_set(tmp_path: Path) -> 
     import threading
 
     from repro_golden.core.embeddings import EmbeddingsStore
-    from repro_golden.core.golden_summarize import summarize
+    from repro_golden.core.golden.summarize import summarize
 
     goldens = [
         summarize(EmbeddingsStore(write_store(tmp_path / f"s{seed}.zarr", arrays(seed=seed))))

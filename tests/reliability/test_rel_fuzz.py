@@ -29,8 +29,8 @@ from repro_golden.config.load import load_case
 from repro_golden.core.compare import compare_summaries
 from repro_golden.core.digest import bytes_digest
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_store import GoldenStore
-from repro_golden.core.golden_summarize import summarize
+from repro_golden.core.golden.store import GoldenStore
+from repro_golden.core.golden.summarize import summarize
 from repro_golden.core.tolerance import ToleranceSpec
 from repro_golden.errors import ReproGoldenError
 

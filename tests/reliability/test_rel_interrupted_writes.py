@@ -26,7 +26,7 @@ from rel_stores import arrays, write_store
 
 from repro_golden.api import check_golden, write_golden
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_store import GoldenStore
+from repro_golden.core.golden.store import GoldenStore
 from repro_golden.errors import ReproGoldenError
 
 KILLS = 16

@@ -218,8 +218,8 @@ def test_calibrate_records_only_under_force_regen(
 
     import repro_golden.inference.predict as predict_module
     from repro_golden.cli import main
-    from repro_golden.core.expectations import ExpectationKind
-    from repro_golden.core.golden_store import GoldenStore
+    from repro_golden.core.golden.expectations import ExpectationKind
+    from repro_golden.core.golden.store import GoldenStore
 
     def copy(case: object, *, output: Path, **_: object) -> object:
         shutil.copytree(predicted, output)

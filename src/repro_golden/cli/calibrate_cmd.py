@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from repro_golden.config.load import load_case
     from repro_golden.core.calibrate import DEFAULT_MARGIN, calibrate
     from repro_golden.core.embeddings import EmbeddingsStore
-    from repro_golden.core.golden_store import GoldenStore
+    from repro_golden.core.golden.store import GoldenStore
     from repro_golden.errors import ConfigError, InputError
 
     case = load_case(args.config)

@@ -229,7 +229,7 @@ def _case_default(args: argparse.Namespace) -> Any:
 
 
 def _write_options(args: argparse.Namespace) -> dict[str, Any]:
-    from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT
+    from repro_golden.core.golden.types import DEFAULT_FULL_COPY_LIMIT
     from repro_golden.errors import InputError
 
     limit = DEFAULT_FULL_COPY_LIMIT if args.full_copy_limit is None else args.full_copy_limit
@@ -263,7 +263,7 @@ def _handle_write(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from repro_golden.api import write_golden
-    from repro_golden.core.golden_store import GoldenStore
+    from repro_golden.core.golden.store import GoldenStore
 
     started = time.perf_counter()
     options = _write_options(args)
@@ -311,7 +311,7 @@ def _write_oracle(args: argparse.Namespace, directory: Any) -> None:
 
 def _describe_written(directory: Any) -> None:
     """What the golden set will judge with: full copy or summaries, tolerance, expectations."""
-    from repro_golden.core.golden_store import GoldenStore
+    from repro_golden.core.golden.store import GoldenStore
 
     golden = GoldenStore(directory).read()
     if golden.full is not None:

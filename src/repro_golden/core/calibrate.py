@@ -23,9 +23,9 @@ import numpy as np
 
 from repro_golden.core.digest import index_digest
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.expectations import Expectation, ExpectationKind
 from repro_golden.core.fingerprint import EnvironmentFingerprint
-from repro_golden.core.golden_types import Golden
+from repro_golden.core.golden.expectations import Expectation, ExpectationKind
+from repro_golden.core.golden.types import Golden
 from repro_golden.core.inputs import compare_inputs
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 from repro_golden.errors import InputError
@@ -245,7 +245,7 @@ def calibrate(
         local.append(vs_golden)
     tolerance = propose(local, margin=margin, floor=floor)
     if golden is not None and golden.full is None:
-        from repro_golden.core.golden_summarize import summarize
+        from repro_golden.core.golden.summarize import summarize
 
         if golden.dataset_digest != summarize(first, full_copy_limit=0).dataset_digest:
             entries.append(

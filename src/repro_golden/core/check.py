@@ -5,7 +5,7 @@ set's full copy (small cases) judges every element with ``allclose``, else the
 full ``reference`` store when given, else the sound summary checks, which can
 prove a violation but otherwise only say "consistent" (with the detection limit
 they actually had). Which rule applies is picked from the golden set's
-expectations (:mod:`.expectations`) by the obtained store's environment
+expectations (:mod:`.golden.expectations`) by the obtained store's environment
 fingerprint: under ``identical`` any digest difference fails; under a
 calibrated tolerance that tolerance judges; with none, the recorded case
 tolerance applies and the report says so. ``strict`` makes "consistent" fail.
@@ -31,16 +31,16 @@ from repro_golden.core.compare import (
     fov_order,
 )
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.expectations import (
+from repro_golden.core.fingerprint import EnvironmentFingerprint
+from repro_golden.core.golden.expectations import (
     Expectation,
     ExpectationKind,
     deterministic_by_configuration,
     select,
 )
-from repro_golden.core.fingerprint import EnvironmentFingerprint
-from repro_golden.core.golden_store import GoldenStore
-from repro_golden.core.golden_summarize import store_environment, summarize
-from repro_golden.core.golden_types import Golden
+from repro_golden.core.golden.store import GoldenStore
+from repro_golden.core.golden.summarize import store_environment, summarize
+from repro_golden.core.golden.types import Golden
 from repro_golden.core.inputs import InputsRecord, compare_inputs
 from repro_golden.core.names import MANIFEST
 from repro_golden.core.outcomes import Outcome, Status

@@ -28,7 +28,7 @@ from repro_golden.core.digest import (
     index_multiset_digest,
 )
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_types import Golden
+from repro_golden.core.golden.types import Golden
 from repro_golden.core.outcomes import Outcome, Status, Violation
 from repro_golden.core.summary import (
     Evidence,
@@ -247,7 +247,7 @@ def _obtained_rows(rows: RowStats | StoredRows, start: int, stop: int) -> RowSta
 def compare_summaries(
     obtained: Golden, reference: Golden, tolerance: Tolerances
 ) -> tuple[Outcome, ...]:
-    """Obtained summary (from :func:`~repro_golden.core.golden_summarize.summarize`) vs golden.
+    """Obtained summary (from :func:`~repro_golden.core.golden.summarize.summarize`) vs golden.
 
     "consistent" outcomes carry their detection limit
     (:func:`~repro_golden.core.summary.single_element_limit`).

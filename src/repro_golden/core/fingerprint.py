@@ -7,7 +7,7 @@ two AVX512 machines of different models were seen to give other bits), the intra
 thread count,
 the batch size (it changes reduction order in some kernels) and torch's precision
 and determinism flags. A golden set records expectations per fingerprint
-(:mod:`.expectations`), so a check can be strict where results reproduce and
+(:mod:`.golden.expectations`), so a check can be strict where results reproduce and
 calibrated where they drift.
 
 This module is torch-free: the capture lives in :mod:`repro_golden.inference.fingerprint`.

@@ -21,7 +21,7 @@ Files, beside ``golden.json`` in the golden directory:
     checkpoint digest) and ``truth`` (the data file's name, digest, size).
 ``oracle-<xxh3-128>.bin``
     The truth arrays, float64, rows in sample order, in the
-    ``repro-golden/full/1`` container of :mod:`.golden_full` (byte-shuffled,
+    ``repro-golden/full/1`` container of :mod:`.golden.full` (byte-shuffled,
     zlib 9), named by its own digest.
 
 Commit order: the data file first under its content address, then
@@ -47,7 +47,7 @@ import numpy as np
 
 from repro_golden.core.atomic import write_bytes_atomic, write_text_atomic
 from repro_golden.core.digest import bytes_digest
-from repro_golden.core.golden_full import decode_full, encode_full
+from repro_golden.core.golden.full import decode_full, encode_full
 from repro_golden.core.locking import directory_lock
 from repro_golden.errors import GoldenFileError
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from repro_golden.config.case import Case
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.golden_summarize import summarize
+from repro_golden.core.golden.summarize import summarize
 from repro_golden.core.oracle_format import (
     CLASSES,
     DEFAULT_SAMPLE,
@@ -279,7 +279,7 @@ def write_oracle_section(
     ``oracle.json``'s path and the run (seconds, section) for the caller to print.
     """
     from repro_golden.config.load import load_case
-    from repro_golden.core.golden_store import GoldenStore
+    from repro_golden.core.golden.store import GoldenStore
     from repro_golden.core.oracle_format import write_oracle
 
     case = load_case(config)

@@ -238,7 +238,7 @@ class GoldenRegressionFixture(_RegressionCheck):
 
         def dump(path: Path) -> None:
             from repro_golden.api import write_golden
-            from repro_golden.core.golden_store import GoldenStore
+            from repro_golden.core.golden.store import GoldenStore
 
             directory = path.parent
             if directory == obtained_dir:

@@ -108,7 +108,7 @@ def _owned_files(directory: Path) -> tuple[list[Path], str | None]:
     A ``golden.json`` that is not a regular file, not JSON, or of no
     repro-golden schema is not ours to delete (another tool may use the name).
     """
-    from repro_golden.core.golden_format import SCHEMAS
+    from repro_golden.core.golden.format import SCHEMAS
 
     manifest = directory / MANIFEST
     if manifest.is_symlink() or not manifest.is_file():

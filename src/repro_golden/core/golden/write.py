@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from repro_golden.core.embeddings import EmbeddingsStore
-from repro_golden.core.expectations import (
+from repro_golden.core.golden.expectations import (
     Expectation,
     ExpectationKind,
     assumed_identical,
     merged,
 )
-from repro_golden.core.golden_store import GoldenStore
-from repro_golden.core.golden_summarize import summarize
-from repro_golden.core.golden_types import DEFAULT_FULL_COPY_LIMIT, Golden
+from repro_golden.core.golden.store import GoldenStore
+from repro_golden.core.golden.summarize import summarize
+from repro_golden.core.golden.types import DEFAULT_FULL_COPY_LIMIT, Golden
 from repro_golden.core.provenance import case_tolerance
 from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 from repro_golden.errors import GoldenFileError, InputError, ProvenanceError

@@ -13,7 +13,7 @@ the key (``fovs[2].arrays.X.digest``), never a ``KeyError`` or numpy error.
 Schemas: ``repro-golden/golden/2`` (written) adds to schema 1 the recorded
 ``tolerance`` (default and per array), the ``environment`` fingerprint of the
 run the values come from, ``expectations`` per environment
-(:mod:`.expectations`), the ``full`` copy entry (:mod:`.golden_full`) and the
+(:mod:`.expectations`), the ``full`` copy entry (:mod:`.full`) and the
 ``full_copy_limit``. Schema 1 files are still read: they have no tolerance of
 their own (the case tolerance in their provenance applies), no expectations and
 no full copy.
@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 
 from repro_golden.core.digest import dataset_digest, fov_digest
-from repro_golden.core.expectations import Expectation
 from repro_golden.core.fingerprint import EnvironmentFingerprint
-from repro_golden.core.golden_full import FULL_FORMAT
-from repro_golden.core.golden_types import (
+from repro_golden.core.golden.expectations import Expectation
+from repro_golden.core.golden.full import FULL_FORMAT
+from repro_golden.core.golden.types import (
     DEFAULT_FULL_COPY_LIMIT,
     ArraySketch,
     FovGolden,

@@ -1,8 +1,8 @@
 """The values a golden set is made of: per-FOV digests and stats, sketches, full copies.
 
-Built by :func:`~repro_golden.core.golden_summarize.summarize` from an embeddings
-store, or read by :class:`~repro_golden.core.golden_store.GoldenStore` through
-:mod:`~repro_golden.core.golden_format`, which validates everything once; code
+Built by :func:`~repro_golden.core.golden.summarize.summarize` from an embeddings
+store, or read by :class:`~repro_golden.core.golden.store.GoldenStore` through
+:mod:`~repro_golden.core.golden.format`, which validates everything once; code
 that holds one of these values can trust its types and ranges.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from repro_golden.core.expectations import Expectation
 from repro_golden.core.fingerprint import EnvironmentFingerprint
+from repro_golden.core.golden.expectations import Expectation
 from repro_golden.core.summary import ArrayStats, ColumnAccumulator, RowStats, StoredRows
 from repro_golden.core.tolerance import ArrayTolerances
 

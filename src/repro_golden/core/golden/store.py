@@ -6,8 +6,8 @@ diffs), one binary sketch file ``sketch-<xxh3-128>.bin`` and, for small cases, o
 full-copy file ``full-<xxh3-128>.bin``, each named by its own digest. Data files
 are written first under their content address; replacing ``golden.json``
 (atomic) is the single commit step; older data files are removed after it.
-Other files (``inputs.json``) are never touched. Formats: :mod:`.golden_format`
-and :mod:`.golden_full`.
+Other files (``inputs.json``) are never touched. Formats: :mod:`.format`
+and :mod:`.full`.
 
 The contract, for every writer (the CLI, calibrate, the pytest fixtures) through
 :meth:`GoldenStore.publish`, and every reader:
@@ -34,8 +34,8 @@ from pathlib import Path
 
 from repro_golden.core.atomic import atomic_directory, write_bytes_atomic, write_text_atomic
 from repro_golden.core.digest import array_digest, bytes_digest
-from repro_golden.core.expectations import Expectation, merged
-from repro_golden.core.golden_format import (
+from repro_golden.core.golden.expectations import Expectation, merged
+from repro_golden.core.golden.format import (
     encode_manifest,
     encode_sketch,
     file_entry,
@@ -43,8 +43,8 @@ from repro_golden.core.golden_format import (
     parse_manifest,
     parse_sketch,
 )
-from repro_golden.core.golden_full import decode_full, encode_full
-from repro_golden.core.golden_types import Golden
+from repro_golden.core.golden.full import decode_full, encode_full
+from repro_golden.core.golden.types import Golden
 from repro_golden.core.locking import directory_lock
 from repro_golden.core.names import MANIFEST
 from repro_golden.errors import GoldenFileError, OutputExistsError

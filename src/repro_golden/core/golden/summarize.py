@@ -1,4 +1,4 @@
-"""Summarize an embeddings store into a :class:`~repro_golden.core.golden_types.Golden`.
+"""Summarize an embeddings store into a :class:`~repro_golden.core.golden.types.Golden`.
 
 One streaming pass, FOV by FOV: digests, human statistics, the sound sketch and,
 when the arrays are small enough, the full copy (kept only if its compressed
@@ -24,8 +24,8 @@ from repro_golden.core.digest import (
 )
 from repro_golden.core.embeddings import EmbeddingsStore
 from repro_golden.core.fingerprint import EnvironmentFingerprint
-from repro_golden.core.golden_full import encode_full
-from repro_golden.core.golden_types import (
+from repro_golden.core.golden.full import encode_full
+from repro_golden.core.golden.types import (
     DEFAULT_FULL_COPY_LIMIT,
     ArraySketch,
     FovGolden,
