@@ -204,7 +204,7 @@ def test_reader_refuses_stale_corrupt_and_foreign_sections(
         read_oracle(copy, golden_dataset_digest="0" * 32)
     blob = next(copy.glob("oracle-*.bin"))
     blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")
-    with pytest.raises(GoldenFileError, match="does not match the digest"):
+    with pytest.raises(GoldenFileError, match="truth file content does not match its digest"):
         read_oracle(copy, golden_dataset_digest=None)
     document = json.loads((copy / ORACLE_FILE).read_text())
     document["budgets"]["tf32"]["X"]["rms"] = "small"

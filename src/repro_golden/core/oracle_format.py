@@ -48,6 +48,7 @@ import numpy as np
 from repro_golden.core.atomic import write_bytes_atomic, write_text_atomic
 from repro_golden.core.digest import bytes_digest
 from repro_golden.core.golden.full import decode_full, encode_full
+from repro_golden.core.golden.store import read_content_file
 from repro_golden.core.locking import directory_lock
 from repro_golden.errors import GoldenFileError
 
@@ -367,20 +368,7 @@ def read_oracle(
             key="golden_dataset_digest",
         )
     data_path = Path(directory) / truth_entry["file"]
-    try:
-        blob = data_path.read_bytes()
-    except OSError as exc:
-        raise GoldenFileError(
-            f"truth file missing or unreadable ({exc.strerror or exc})",
-            path=data_path,
-            key="truth.file",
-        ) from exc
-    if bytes_digest(blob) != truth_entry["xxh3_128"] or len(blob) != truth_entry["bytes"]:
-        raise GoldenFileError(
-            f"truth file does not match the digest {truth_entry['xxh3_128']} and size "
-            f"{truth_entry['bytes']} recorded in {ORACLE_FILE}",
-            path=data_path,
-        )
+    blob = read_content_file(Path(directory), truth_entry, key="truth", manifest=ORACLE_FILE)
     rows = data["sample"]["rows"]
     shapes = {name: ("<f8", (rows, int(data["arrays"][name]["width"]))) for name in ORACLE_ARRAYS}
     truth = decode_full(blob, data_path, shapes=shapes)

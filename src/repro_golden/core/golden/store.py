@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from repro_golden.core.atomic import atomic_directory, write_bytes_atomic, write_text_atomic
 from repro_golden.core.digest import array_digest, bytes_digest
@@ -184,23 +185,8 @@ class GoldenStore:
         except OSError as exc:
             raise GoldenFileError(f"unreadable ({exc})", path=self.manifest) from exc
 
-    def _data_file(self, info: dict[str, object], key: str) -> bytes:
-        path = self.directory / str(info["file"])
-        try:
-            blob = path.read_bytes()
-        except OSError as exc:
-            raise GoldenFileError(
-                f"{key} file missing or unreadable ({exc.strerror or exc})",
-                path=path,
-                key=f"{key}.file",
-            ) from exc
-        if bytes_digest(blob) != info["xxh3_128"] or len(blob) != info["bytes"]:
-            raise GoldenFileError(
-                f"{key} file content does not match its digest {info['xxh3_128']} "
-                f"or size {info['bytes']} recorded in {MANIFEST}",
-                path=path,
-            )
-        return blob
+    def _data_file(self, info: Mapping[str, Any], key: str) -> bytes:
+        return read_content_file(self.directory, info, key=key, manifest=MANIFEST)
 
     def _parse(self, raw: bytes) -> Golden:
         """Validated :class:`Golden` from the manifest bytes and the data files they name."""
@@ -230,3 +216,29 @@ class GoldenStore:
                             key=f"fovs[{i}].arrays.{name}.digest",
                         )
         return golden_from(data, sketch, full, self.manifest)
+
+
+def read_content_file(
+    directory: Path, entry: Mapping[str, Any], *, key: str, manifest: str
+) -> bytes:
+    """The bytes of a content-addressed data file that ``manifest`` names by ``entry``
+    (``file``, ``xxh3_128``, ``bytes``), verified; :class:`GoldenFileError` naming the file
+    and ``<key>.file`` when it is missing, or the file when its bytes do not match.
+
+    Shared by golden sets (sketch, full copy) and their oracle section (the truth)."""
+    path = directory / str(entry["file"])
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise GoldenFileError(
+            f"{key} file missing or unreadable ({exc.strerror or exc})",
+            path=path,
+            key=f"{key}.file",
+        ) from exc
+    if bytes_digest(blob) != entry["xxh3_128"] or len(blob) != entry["bytes"]:
+        raise GoldenFileError(
+            f"{key} file content does not match its digest {entry['xxh3_128']} "
+            f"or size {entry['bytes']} recorded in {manifest}",
+            path=path,
+        )
+    return blob
