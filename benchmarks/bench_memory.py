@@ -42,8 +42,8 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 mode, case_file = sys.argv[1], Path(sys.argv[2])
-from repro_golden.config.case import Case
-case = Case.load(case_file)
+from repro_golden.config.load import load_case
+case = load_case(case_file)
 start = time.perf_counter()
 if mode == "predict":
     from repro_golden.inference.predict import predict

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from repro_golden.config.viscy_config import load_config
+from repro_golden.config.load import load_case
 from repro_golden.core.embeddings import EmbeddingsStore
 from repro_golden.core.oracle_format import ORACLE_ARRAYS, write_oracle
 from repro_golden.core.oracle_verdict import K_MAX, K_RMS, judge_values, sample_values
@@ -98,7 +98,7 @@ PLANTS: dict[str, Plant] = {
 
 def bench_case(name: str, sample: int, work: Path) -> None:
     case_file = generate_example(work / name, case=name)
-    case = load_config(case_file)
+    case = load_case(case_file)
     store = predict(case, output=work / name / "emb.zarr", progress=False).path
     threads = case.numerics.cpu_threads
     wall, cpu = time.perf_counter(), _cpu_seconds()

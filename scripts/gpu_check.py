@@ -61,11 +61,11 @@ def environment() -> bool:
 
 def predict_case(case_file: Path, output: Path, device: str) -> tuple[float, int]:
     """Run ``predict``; (seconds of the prediction loop, cells)."""
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
     from repro_golden.inference.predict import predict
 
     result = predict(
-        Case.load(case_file), output=output, device=device, overwrite=True, progress=False
+        load_case(case_file), output=output, device=device, overwrite=True, progress=False
     )
     return result.seconds, result.cells
 
@@ -120,10 +120,10 @@ def model_rate(case_file: Path, device: str, batches: int, batch_size: int) -> f
     """Cells/s of the encoder alone on random batches already on ``device`` (no reader)."""
     import torch
 
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
     from repro_golden.inference.model.encoder import ContrastiveEncoder
 
-    case = Case.load(case_file)
+    case = load_case(case_file)
     with case.numerics.applied():
         model = ContrastiveEncoder.from_config(case.model).to(device).eval()
         shape = (batch_size, 1, 1, *case.data.final_yx_patch_size)
@@ -147,11 +147,11 @@ def reader_rate(case_file: Path, pinned: bool) -> tuple[float, int]:
 
     import torch
 
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
     from repro_golden.inference.data.datamodule import PlateDataModule
 
     start = time.perf_counter()
-    module = PlateDataModule(Case.load(case_file).data)
+    module = PlateDataModule(load_case(case_file).data)
     module.setup("predict")
     if pinned:  # as under a CUDA trainer: batches cut into pinned memory
         device = SimpleNamespace(root_device=torch.device("cuda"))
@@ -167,10 +167,10 @@ def pinned_batches(case_file: Path) -> None:
 
     import torch
 
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
     from repro_golden.inference.data.datamodule import PlateDataModule
 
-    module = PlateDataModule(Case.load(case_file).data)
+    module = PlateDataModule(load_case(case_file).data)
     module.setup("predict")
     plain = list(module.predict_dataloader())
     device = SimpleNamespace(root_device=torch.device("cuda"))
@@ -184,8 +184,44 @@ def pinned_batches(case_file: Path) -> None:
     say("pinned batches under a CUDA trainer", "pinned and equal" if ok else "NOT OK")
 
 
-def cuda_modes(work: Path, example: Path, cpu: dict[str, np.ndarray]) -> None:
-    """fp32 and TF32 on CUDA: two runs each, run-to-run digests, drift against the CPU."""
+def truth_section(work: Path, example: Path, cpu_store: Path, sample: int) -> Any:
+    """Golden files of the CPU run with an oracle section (issue 19): the fp64 truth of a
+    sample of cells and the emulated fp32/tf32/bf16 noise budgets, to judge real runs by."""
+    from repro_golden.api import write_golden
+    from repro_golden.core.golden.store import GoldenStore
+    from repro_golden.core.oracle_format import read_oracle
+    from repro_golden.inference.oracle import write_oracle_section
+
+    golden = work / "golden-example"
+    start = time.perf_counter()
+    write_golden(cpu_store, golden, case="example")
+    write_oracle_section(golden, example, cpu_store, sample=sample)
+    section = read_oracle(golden, golden_dataset_digest=GoldenStore(golden).read().dataset_digest)
+    budgets = ", ".join(
+        f"{c} X rms {section.budgets[c]['X'].rms:.3g}" for c in ("fp32", "tf32", "bf16")
+    )
+    say(
+        "fp64 truth of the example",
+        f"{sample} cells in {time.perf_counter() - start:.1f} s; {budgets}",
+    )
+    return section
+
+
+def judge_against_truth(label: str, store: Path, section: Any, precision: str) -> None:
+    """A real run against the emulated budget of its class (and, for TF32, against fp32)."""
+    from repro_golden.core.embeddings import EmbeddingsStore
+    from repro_golden.core.oracle_verdict import judge_oracle
+
+    for judged_as in dict.fromkeys((precision, "fp32")):
+        verdict = judge_oracle(EmbeddingsStore(store), section, precision=judged_as)
+        say(f"{label} vs fp64 truth as {judged_as}", verdict.message)
+        for array in verdict.arrays:
+            say(f"  {array.name}", array.describe().split(": ", 1)[-1])
+
+
+def cuda_modes(work: Path, example: Path, cpu: dict[str, np.ndarray], section: Any = None) -> None:
+    """fp32 and TF32 on CUDA: two runs each, run-to-run digests, drift against the CPU, and
+    (with an oracle ``section``) each run's distance from the fp64 truth against its budget."""
     import torch
 
     modes = {
@@ -220,6 +256,10 @@ def cuda_modes(work: Path, example: Path, cpu: dict[str, np.ndarray]) -> None:
         obtained, _ = arrays_of(work / f"example-{mode}-1.zarr")
         say(f"example on CUDA {mode} vs CPU", "per array")
         drift(obtained, cpu)
+        if section is not None:
+            judge_against_truth(
+                f"example on CUDA {mode}", work / f"example-{mode}-1.zarr", section, mode
+            )
     torch.backends.cudnn.allow_tf32 = True
 
 
@@ -265,6 +305,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cpu-cells", type=int, default=256, help="cells of the small CPU end-to-end run"
     )
+    parser.add_argument(
+        "--truth-sample",
+        type=int,
+        default=64,
+        help="cells of the fp64 truth the CUDA runs are judged by (0: skip)",
+    )
+    parser.add_argument(
+        "--truth-on-cpu",
+        action="store_true",
+        help="also compute the truth and judge the CPU run without CUDA (a dry run of it)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
         work = args.work or Path(scratch)
@@ -282,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
             + ("" if same == len(golden) else " (another CPU family moves the last bits)"),
         )
         cpu, _ = arrays_of(work / "example-cpu.zarr")
+        section = None
+        if args.truth_sample > 0 and (cuda or args.truth_on_cpu):
+            section = truth_section(work, example, work / "example-cpu.zarr", args.truth_sample)
+            judge_against_truth("example on CPU", work / "example-cpu.zarr", section, "fp32")
 
         say("model alone on CPU", f"{model_rate(example, 'cpu', 2, 64):.0f} cells/s (batch 64)")
         if cuda:
@@ -300,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"model alone on CUDA {mode}", f"{rate:.0f} cells/s (batch 64)")
             torch.backends.cudnn.allow_tf32 = True
             pinned_batches(example)
-            cuda_modes(work, example, cpu)
+            cuda_modes(work, example, cpu, section)
             lab_scale(work, example, args.cells, args.size, cuda=True)
         else:
             say(
