@@ -33,7 +33,7 @@ RECORDED_BEFORE_CPU_MODEL = {
 }
 RECORDED_KEY = "env-bc8c231200e28863"
 
-#: ``cpu_model`` values as ``runner.cpu_model`` writes them (tests/inference/test_cpu_model.py).
+#: ``cpu_model`` values as ``probes.cpu_model`` writes them (tests/inference/test_cpu_model.py).
 AMD = "AuthenticAMD family 26 model 2 (AMD EPYC), simd 1f0e9a2b"
 INTEL = "GenuineIntel family 6 model 143 (Intel Xeon), simd 1f0e9a2b"
 

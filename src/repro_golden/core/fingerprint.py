@@ -79,7 +79,7 @@ class EnvironmentFingerprint:
     ``matmul_precision`` (``torch.get_float32_matmul_precision()``), ``allow_tf32``
     (CUDA matmul), ``cudnn_allow_tf32``, ``cudnn_deterministic``, ``cudnn_benchmark``,
     ``cpu_model`` (vendor, family, model and a digest of the SIMD flags, read by
-    ``repro_golden.inference.pipelines.runner.cpu_model``; added after the first
+    ``repro_golden.inference.probes.cpu_model``; added after the first
     golden sets, so it enters the key only when known and the keys of older
     fingerprints stay what they were).
     """
