@@ -59,8 +59,9 @@ def checker_versions() -> dict[str, str]:
     }
 
 
-#: Provenance keys that change from one run to the next without a change of results.
-VOLATILE_KEYS = frozenset({"wall_seconds", "run_id", "seconds", "started", "finished"})
+#: Provenance keys that change from one run or folder to the next without a change of
+#: results (``cwd``: the folder a lightning config's relative paths resolved against).
+VOLATILE_KEYS = frozenset({"wall_seconds", "run_id", "seconds", "started", "finished", "cwd"})
 
 
 def stable_provenance(value: Any) -> Any:
