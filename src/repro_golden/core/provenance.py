@@ -14,6 +14,7 @@ caller fails the same way on a bad one. Torch-free.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,39 @@ from repro_golden.core.tolerance import ArrayTolerances, ToleranceSpec
 from repro_golden.errors import ConfigError, GoldenFileError, ProvenanceError
 
 PROVENANCE_SCHEMA = "repro-golden/provenance/1"
+
+
+def new_provenance(
+    *,
+    case_name: str,
+    case: Mapping[str, Any],
+    numerics: Mapping[str, Any],
+    checkpoint: tuple[str, str] | None,
+    input_record: Mapping[str, Any] | None,
+    environment: Mapping[str, Any] | None,
+    **pipeline_fields: Any,
+) -> dict[str, Any]:
+    """The provenance a prediction records, built the same way by both pipelines.
+
+    The shared fields (schema, case, numerics, ``checkpoint`` as ``(file name, digest)``,
+    the pipeline-neutral inputs record, the environment fingerprint and a fresh
+    ``run_id``) come first; each pipeline adds its own (``pipeline_fields``: the
+    builtin's ``accelerator``, the lightning pipeline's ``pipeline``, ``code``,
+    ``infer01``, ...). :meth:`Provenance.parse` reads it back.
+    """
+    return {
+        "schema": PROVENANCE_SCHEMA,
+        "case_name": case_name,
+        "case": dict(case),
+        "numerics": dict(numerics),
+        "checkpoint": None
+        if checkpoint is None
+        else {"file": checkpoint[0], "digest": checkpoint[1]},
+        "input_record": None if input_record is None else dict(input_record),
+        "environment": None if environment is None else dict(environment),
+        "run_id": uuid.uuid4().hex,
+        **pipeline_fields,
+    }
 
 
 def case_tolerance(config: Any, *, path: str | Path | None, key: str) -> ArrayTolerances | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -129,6 +128,7 @@ def run(case: Case, options: RunOptions) -> PredictionResult:
 
     from lightning.pytorch import Trainer
 
+    from repro_golden.core.provenance import new_provenance
     from repro_golden.inference.data.datamodule import PlateDataModule
     from repro_golden.inference.data.input_record import inputs_provenance
     from repro_golden.inference.fingerprint import capture_fingerprint
@@ -144,26 +144,22 @@ def run(case: Case, options: RunOptions) -> PredictionResult:
         loaded = load_checkpoint(module, checkpoint, weights_only=options.weights_only)
         datamodule = PlateDataModule(data_config)
         datamodule.setup("predict")
-        provenance: dict[str, Any] = {
-            "schema": "repro-golden/provenance/1",
-            "case_name": case.name,
-            "case": case.to_dict(),
-            "numerics": case.numerics.to_dict(),
-            "checkpoint": {"file": checkpoint.name, "digest": loaded.digest},
-            "inputs": input_digests(
+        provenance = new_provenance(
+            case_name=case.name,
+            case=case.to_dict(),
+            numerics=case.numerics.to_dict(),
+            checkpoint=(checkpoint.name, loaded.digest),
+            input_record=inputs_provenance(
+                data_config, checkpoint=checkpoint, precision=case.numerics.precision
+            ),
+            environment=capture_fingerprint(batch_size=data_config.batch_size, device=accelerator),
+            inputs=input_digests(
                 datamodule.predict_dataset.index.fovs if datamodule.predict_dataset else (),
                 data_config.tracks_path,
             ),
-            "input_record": inputs_provenance(
-                data_config, checkpoint=checkpoint, precision=case.numerics.precision
-            ),
-            "run_id": uuid.uuid4().hex,
-            "batch_size": data_config.batch_size,
-            "accelerator": accelerator,
-            "environment": capture_fingerprint(
-                batch_size=data_config.batch_size, device=accelerator
-            ),
-        }
+            batch_size=data_config.batch_size,
+            accelerator=accelerator,
+        )
         writer = EmbeddingWriter(
             target,
             overwrite=options.overwrite,

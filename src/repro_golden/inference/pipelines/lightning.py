@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -666,6 +665,7 @@ def _provenance(
     case: Case, spec: LightningSpec, python: str, events: RunnerEvents, store: Path, wall: float
 ) -> dict[str, Any]:
     from repro_golden.core.digest import file_digest
+    from repro_golden.core.provenance import new_provenance
     from repro_golden.core.stages import layout_digests
     from repro_golden.inference.data.input_record import inputs_provenance
 
@@ -675,12 +675,20 @@ def _provenance(
     ran = events.get("ran") or {}
     checkpoint = infer.get("checkpoint")
     checkpoint_path = None if checkpoint is None else (spec.cwd / str(checkpoint))
-    return {
-        "schema": "repro-golden/provenance/1",
-        "case_name": case.name,
-        "case": case.to_dict(),
-        "numerics": case.numerics.to_dict(),
-        "pipeline": {
+    have_checkpoint = checkpoint_path is not None and checkpoint_path.is_file()
+    return new_provenance(
+        case_name=case.name,
+        case=case.to_dict(),
+        numerics=case.numerics.to_dict(),
+        checkpoint=(checkpoint_path.name, file_digest(checkpoint_path))
+        if checkpoint_path is not None and have_checkpoint
+        else None,
+        # The inputs in the pipeline-neutral form the builtin records too (verdict rung 1).
+        input_record=inputs_provenance(
+            case.data, checkpoint=checkpoint_path, precision=case.numerics.precision
+        ),
+        environment=_fingerprint(done.get("environment")),
+        pipeline={
             "kind": "lightning",
             **spec.to_dict(),
             "python": python,
@@ -691,29 +699,18 @@ def _provenance(
             "ran": ran.get("classes"),
             "checkpoint_hyper_parameters": ran.get("checkpoint_hyper_parameters"),
         },
-        "code": (events.get("code") or {}).get("classes"),
-        # The inputs in the pipeline-neutral form the builtin records too (verdict rung 1).
-        "input_record": inputs_provenance(
-            case.data,
-            checkpoint=checkpoint_path,
-            precision=case.numerics.precision,
-        ),
-        "run_id": uuid.uuid4().hex,
-        "infer01": infer or None,
-        "checkpoint": None
-        if checkpoint_path is None or not checkpoint_path.is_file()
-        else {"file": checkpoint_path.name, "digest": file_digest(checkpoint_path)},
-        "environment": _fingerprint(done.get("environment")),
-        "world_size": done.get("world_size"),
-        "ranks": done.get("ranks"),
-        "rows": done.get("cells"),
-        "stages": {
+        code=(events.get("code") or {}).get("classes"),
+        infer01=infer or None,
+        world_size=done.get("world_size"),
+        ranks=done.get("ranks"),
+        rows=done.get("cells"),
+        stages={
             "schema": STAGES_SCHEMA,
             "algorithm": DIGEST_ALGORITHM,
             "batches": done.get("stages") or [],
             "layout": layout_digests(store),
         },
-    }
+    )
 
 
 def predict_lightning(
