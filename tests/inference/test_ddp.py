@@ -25,7 +25,7 @@ from tiny_case import write_tiny_case
 SCRIPT = textwrap.dedent(
     """
     import dataclasses, sys
-    from repro_golden.config.case import Case
+    from repro_golden.config.load import load_case
     from repro_golden.inference.predict import predict
 
     case_file, output, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])

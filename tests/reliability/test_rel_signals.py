@@ -174,7 +174,7 @@ def test_two_predicts_without_overwrite_exactly_one_wins(tmp_path: Path) -> None
 IN_PROCESS_PREDICT = """
 from pathlib import Path
 
-from repro_golden.config.case import Case
+from repro_golden.config.load import load_case
 from repro_golden.inference.predict import predict
 
 def test_predict_in_process():
