@@ -29,12 +29,12 @@ from repro_golden.core.inputs import InputsRecord, data_parameters
 from repro_golden.core.jsonable import json_ready
 from repro_golden.errors import DataError
 from repro_golden.inference.data.plate import FieldOfView, open_plate
+from repro_golden.inference.data.tracks import find_tracks_csv
 
 
-def normalization_digest(normalization: Mapping[str, Any] | None) -> str | None:
-    """Digest of a position's ``normalization`` attributes (the form older stores recorded)."""
-    if normalization is None:
-        return None
+def normalization_digest(normalization: Mapping[str, Any] | None) -> str:
+    """Digest of a position's ``normalization`` attributes (``null`` when it has none), in the
+    form the builtin's per-FOV ``inputs`` have always recorded, so old and new records agree."""
     text = json.dumps(normalization, sort_keys=True, default=str)
     return tagged(xxhash.xxh3_128_hexdigest(text.encode()))
 
@@ -57,11 +57,6 @@ def pixels_digest(fov: FieldOfView, channels: tuple[str, ...], z_range: tuple[in
             frame = np.asarray(array[t, c, z0:z1])
             hasher.update(np.ascontiguousarray(frame, dtype=frame.dtype.newbyteorder("<")).data)
     return tagged(hasher.hexdigest())
-
-
-def _tracks_csv(tracks_root: Path, name: str) -> Path | None:
-    found = sorted((tracks_root / name).glob("*.csv"))
-    return found[0] if len(found) == 1 else None
 
 
 def _selected(data: DataConfig) -> list[FieldOfView]:
@@ -89,7 +84,10 @@ def record_inputs(
     parameters["precision"] = precision
     fovs: dict[str, dict[str, str | None]] = {}
     for fov in _selected(data):
-        csv = _tracks_csv(data.tracks_path, fov.name)
+        try:
+            csv: Path | None = find_tracks_csv(data.tracks_path, fov.name)
+        except DataError:
+            csv = None  # the pipeline reports a missing or ambiguous tracks file itself
         digest = None
         if pixels:
             try:

@@ -10,11 +10,14 @@ accepted, as VisCy's cast would keep them exact).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from repro_golden.errors import DataError
+
+if TYPE_CHECKING:  # pandas is imported where tracks are read, not to find their file
+    import pandas as pd
 
 #: Columns every tracks table must have.
 REQUIRED_COLUMNS = ("track_id", "t", "id", "parent_track_id", "parent_id", "y", "x")
@@ -46,6 +49,8 @@ def find_tracks_csv(tracks_root: Path, fov_name: str) -> Path:
 
 
 def _integer_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    import pandas as pd
+
     values = frame[column]
     if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=np.int64)
@@ -74,6 +79,8 @@ def read_tracks(tracks_root: Path, fov_name: str) -> tuple[dict[str, np.ndarray]
     row table's setup time) and the CSV path. Raises :class:`DataError` naming
     the CSV and column on a missing column or a non-integer value.
     """
+    import pandas as pd
+
     path = find_tracks_csv(tracks_root, fov_name)
     try:
         frame = pd.read_csv(path)

@@ -82,19 +82,15 @@ def input_digests(fovs: Any, tracks_root: Path) -> dict[str, dict[str, str]]:
     Cheap on any plate (pixels are not hashed: a full plate is many GB); enough
     to tell that a rerun read other tracks or other statistics.
     """
-    import json
-
-    import xxhash
-
+    from repro_golden.inference.data.input_record import normalization_digest
     from repro_golden.inference.data.tracks import find_tracks_csv
     from repro_golden.inference.model.checkpoint import file_digest
 
     digests: dict[str, dict[str, str]] = {}
     for fov in fovs:
-        normalization = json.dumps(fov.normalization, sort_keys=True, default=str)
         digests[fov.name] = {
             "array": f"{fov.dtype}{list(fov.shape)}",
-            "normalization": f"xxh3_128:{xxhash.xxh3_128_hexdigest(normalization.encode())}",
+            "normalization": normalization_digest(fov.normalization),
             "tracks": file_digest(find_tracks_csv(tracks_root, fov.name)),
         }
     return digests
