@@ -95,28 +95,32 @@ def _strict(outcome: Outcome) -> Outcome:
     )
 
 
-def _under_identical(outcome: Outcome, expectation: Expectation) -> Outcome:
+def _as_changed(outcome: Outcome, status: Status, why: str) -> Outcome:
+    """``outcome`` failed as ``status`` (a strict rung: the bits were expected to reproduce)
+    when it judged values that differ (not identical, and not already a structural
+    failure); unchanged otherwise. The value verdict stays in the detail."""
     if (
         outcome.array is None
-        or outcome.status in (Status.IDENTICAL,)
+        or outcome.status is Status.IDENTICAL
         or not (outcome.passed or outcome.status is Status.VIOLATED)
     ):
         return outcome
-    return dataclasses.replace(
-        outcome,
-        status=Status.CHANGED_WHERE_REPRODUCIBLE,
-        detail=(
-            f"digests differ where the golden set expects bit-for-bit results "
-            f"({expectation.environment.label()}"
-            + (
-                ""
-                if expectation.verified
-                else "; assumed, not yet verified: if this environment drifts run to run, "
-                "record that with `repro-golden calibrate CASE --force-regen`"
-            )
-            + f"); {outcome.status.value}: {outcome.detail}"
-        ),
+    detail = f"{why}; {outcome.status.value}: {outcome.detail}"
+    return dataclasses.replace(outcome, status=status, detail=detail)
+
+
+def _under_identical(outcome: Outcome, expectation: Expectation) -> Outcome:
+    assumed = (
+        ""
+        if expectation.verified
+        else "; assumed, not yet verified: if this environment drifts run to run, "
+        "record that with `repro-golden calibrate CASE --force-regen`"
     )
+    why = (
+        "digests differ where the golden set expects bit-for-bit results "
+        f"({expectation.environment.label()}{assumed})"
+    )
+    return _as_changed(outcome, Status.CHANGED_WHERE_REPRODUCIBLE, why)
 
 
 def _resolved_tolerance(
@@ -165,25 +169,12 @@ def _by_evidence(outcomes: tuple[Outcome, ...]) -> tuple[tuple[Outcome, ...], bo
     identical = [f for f, out in per_fov.items() if all(o.status is Status.IDENTICAL for o in out)]
     if not identical or len(identical) == len(per_fov):
         return outcomes, False
-    evidence = f"{len(identical)} of {len(per_fov)} FOVs of this run are bit-identical"
-    changed = []
-    for outcome in outcomes:
-        if (
-            outcome.fov is None
-            or outcome.array is None
-            or outcome.status is Status.IDENTICAL
-            or not (outcome.passed or outcome.status is Status.VIOLATED)
-        ):
-            changed.append(outcome)
-            continue
-        changed.append(
-            dataclasses.replace(
-                outcome,
-                status=Status.CHANGED_WHILE_REST_REPRODUCES,
-                detail=f"{evidence} to the golden set; {outcome.status.value}: {outcome.detail}",
-            )
-        )
-    return tuple(changed), True
+    why = f"{len(identical)} of {len(per_fov)} FOVs of this run are bit-identical to the golden set"
+    changed = tuple(
+        o if o.fov is None else _as_changed(o, Status.CHANGED_WHILE_REST_REPRODUCES, why)
+        for o in outcomes
+    )
+    return changed, True
 
 
 MAX_MOVED_CELLS = 6
