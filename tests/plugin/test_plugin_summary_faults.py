@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,42 +47,18 @@ def checks(pytester: pytest.Pytester, make_embeddings: Callable[..., Path]) -> P
     return pytester.path
 
 
-def _mount_tmpfs(directory: Path, options: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (the CI and development machines run as root)")
-    directory.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+@pytest.fixture
+def read_only_dir(tmpfs: Callable[[str], Path]) -> Path:
+    return tmpfs("ro,size=1m")
 
 
 @pytest.fixture
-def read_only_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    mount = tmp_path_factory.mktemp("mounts") / "ro"
-    _mount_tmpfs(mount, "ro,size=1m")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
-
-
-@pytest.fixture
-def nearly_full_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def nearly_full_dir(tmpfs: Callable[[str], Path]) -> Path:
     """A tmpfs with 16 kB free: room for one check's ``summary.json``, not its ``summary.html``."""
-    mount = tmp_path_factory.mktemp("mounts") / "full"
-    _mount_tmpfs(mount, "size=256k")
-    try:
-        stats = os.statvfs(mount)
-        free = stats.f_bavail * stats.f_frsize
-        (mount / "filler").write_bytes(b"\0" * (free - 16 * 1024))
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
+    mount = tmpfs("size=256k")
+    stats = os.statvfs(mount)
+    (mount / "filler").write_bytes(b"\0" * (stats.f_bavail * stats.f_frsize - 16 * 1024))
+    return mount
 
 
 def _assert_one_warning(result: pytest.RunResult) -> None:

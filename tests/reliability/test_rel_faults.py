@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,39 +23,15 @@ from repro_golden.core.atomic import atomic_directory, write_bytes_atomic
 from repro_golden.errors import OutputExistsError, StorageError
 
 
-def _mount_tmpfs(directory: Path, options: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (the CI and development machines run as root)")
-    directory.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-
-
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+def small_disk(tmpfs: Callable[[str], Path]) -> Path:
     """A 64 kB tmpfs: big enough for a directory entry, too small for any golden set."""
-    mount = tmp_path / "small"
-    _mount_tmpfs(mount, "size=64k")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
+    return tmpfs("size=64k")
 
 
 @pytest.fixture
-def read_only_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "ro"
-    _mount_tmpfs(mount, "ro,size=1m")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
+def read_only_disk(tmpfs: Callable[[str], Path]) -> Path:
+    return tmpfs("ro,size=1m")
 
 
 @pytest.fixture
